@@ -1,0 +1,22 @@
+# Sourced by the other scripts: create or reuse .venv and install requirements.txt into it.
+# Reinstalls only when requirements.txt changes. Set NEQA_VENV to use another folder.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${NEQA_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[env] creating virtual environment in $VENV" >&2
+  "$PY" -m venv "$VENV"
+fi
+STAMP="$VENV/.requirements.sha256"
+WANT="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "[env] installing requirements.txt (first run takes a few minutes)" >&2
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" >&2
+  echo "$WANT" > "$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export TOKENIZERS_PARALLELISM=false
+cd "$ROOT"
