@@ -23,6 +23,7 @@ model are importable, otherwise from a small heuristic over lemminflect's word l
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,7 +103,7 @@ def _load_spacy():
     if _NLP is None:
         try:
             import spacy
-            _NLP = spacy.load("en_core_web_sm")
+            _NLP = spacy.load(os.environ.get("NEQA_SPACY_MODEL", "en_core_web_sm"))
         except Exception:       # not installed, or the model is missing
             _NLP = False
     return _NLP or None
