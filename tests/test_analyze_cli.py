@@ -1,0 +1,113 @@
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval_pipeline.analyze import main
+
+
+def write_run(root, family, member, task, prompt, correct, brier=None, **extra):
+    d = Path(root) / family / member / f"{task}__{prompt}"
+    d.mkdir(parents=True, exist_ok=True)
+    correct = np.asarray(correct, dtype=bool)
+    brier = np.where(correct, 0.1, 0.6) if brier is None else np.asarray(brier)
+    with open(d / "items.jsonl", "w") as f:
+        for i, (c, b) in enumerate(zip(correct, brier)):
+            f.write(json.dumps({"index": i, "correct": bool(c), "brier": float(b),
+                                "p_right": float(1 - np.sqrt(b))}) + "\n")
+    summary = {"family": family, "member": member, "task": task, "prompt": prompt,
+               "n_items": len(correct), "accuracy": float(correct.mean()), **extra}
+    (d / "summary.json").write_text(json.dumps(summary))
+    return d
+
+
+def synthetic_family(root, accs, task="neqa", prompt="zeroshot", n=400, family="synth", seed=0):
+    rng = np.random.default_rng(seed)
+    params = np.logspace(7, 11, len(accs))
+    for i, (acc, p) in enumerate(zip(accs, params)):
+        correct = rng.random(n) < acc
+        write_run(root, family, f"m{i}", task, prompt, correct, n_params=float(p), flops=float(6 * p * 3e11))
+    return params
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_trends_on_results_folder(tmp_path, capsys):
+    synthetic_family(tmp_path, [0.75, 0.5, 0.3, 0.5, 0.75])
+    synthetic_family(tmp_path, [0.4, 0.5, 0.6, 0.7, 0.8], task="task1")
+    assert main(["trends", str(tmp_path)]) == 0
+    rows = {r["task"]: r for r in read_csv(tmp_path / "analysis" / "trends.csv")}
+    assert rows["neqa"]["label"] == "u-shaped" and rows["neqa"]["method"] == "items"
+    assert rows["task1"]["label"] == "positive"
+    for ext in ("png", "pdf"):
+        assert (tmp_path / "analysis" / f"trends.{ext}").stat().st_size > 0
+
+
+def test_trends_published(tmp_path, capsys):
+    assert main(["trends", "--published", "--out-dir", str(tmp_path), "--n-boot", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "agreement with the paper's labels:" in out
+    rows = read_csv(tmp_path / "trends_published.csv")
+    assert len(rows) == 18 and {"paper_label", "label", "agree"} <= set(rows[0])
+
+
+def test_decompose_and_fits_on_results_folder(tmp_path, capsys):
+    x = np.linspace(0, 1, 5)
+    t1, t2 = 0.5 + 0.4 * x, 1 / (1 + np.exp(-(x - 0.7) * 20))
+    neqa = t1 * t2 + (1 - t1) * (1 - t2)
+    synthetic_family(tmp_path, t1, task="task1", n=2000, seed=1)
+    synthetic_family(tmp_path, np.clip(t2, 0.01, 0.99), task="task2", prompt="strong", n=2000, seed=2)
+    synthetic_family(tmp_path, neqa, n=2000, seed=3)
+    assert main(["decompose", str(tmp_path), "--t2-prompt", "strong"]) == 0
+    rows = read_csv(tmp_path / "analysis" / "decompose.csv")
+    assert len(rows) == 5 and float(rows[0]["r2_measured"]) > 0.9
+    assert main(["fits", str(tmp_path)]) == 0
+    assert len(read_csv(tmp_path / "analysis" / "fits.csv")) == 3
+
+
+def test_slice_sandwich_cli(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = np.linspace(18, 24, 10)
+    for i, lx in enumerate(x):
+        easy = 0.25 - 0.03 * (lx - 18)
+        hard = 0.30 + 0.06 * (lx - 18) - 0.015 * (lx - 18) ** 2
+        brier = np.clip(np.where(np.arange(200) % 2 == 0, easy, hard) + rng.normal(0, 0.005, 200), 0, 1)
+        correct = rng.random(200) < 1.2 - 1.6 * (easy + hard) / 2
+        write_run(tmp_path, "synth", f"m{i}", "neqa", "zeroshot", correct, brier, flops=float(10 ** lx))
+    assert main(["slice-sandwich", str(tmp_path), "--threshold", "21", "--groups", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "forecast MAE above the threshold" in out
+    rows = read_csv(tmp_path / "analysis" / "slice_sandwich_neqa_zeroshot.csv")
+    assert sum(r["above_threshold"] == "True" for r in rows) == 5
+
+
+@pytest.mark.parametrize("cmd", ["trends", "decompose", "slice-sandwich", "trajectories", "fits"])
+def test_help_and_empty_folder(cmd, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    assert main([cmd, str(tmp_path)]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_malformed_summary_and_items_are_located(tmp_path, capsys):
+    d = write_run(tmp_path, "synth", "m0", "neqa", "zeroshot", [1, 0, 1], n_params=1e7)
+    write_run(tmp_path, "synth", "m1", "neqa", "zeroshot", [1, 1, 1], n_params=1e8)
+    s = json.loads((d / "summary.json").read_text())
+    del s["accuracy"]
+    (d / "summary.json").write_text(json.dumps(s))
+    assert main(["trends", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "summary.json" in err and "accuracy" in err
+    s["accuracy"] = 2 / 3
+    (d / "summary.json").write_text(json.dumps(s))
+    with open(d / "items.jsonl", "a") as f:
+        f.write("{not json\n")
+    assert main(["trends", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "items.jsonl, line 4" in err

@@ -1,0 +1,87 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval_pipeline.analyze import main
+from eval_pipeline.results import load_summaries, parse_step, split_member
+from eval_pipeline.trajectories import checkpoint_runs, compare_predictors, read_train_log, trajectory_table
+
+SIZES = {"s1": 1e6, "s2": 4e6, "s3": 1.6e7}
+STEPS = [100, 200, 400, 800]
+
+
+def val_loss(n_params, step):
+    # a Chinchilla-like loss: falls with both size and steps; the small model trained long overtakes
+    # the big one early in training
+    return 2.0 + 300 / n_params ** 0.4 + 40 / step ** 0.5
+
+
+def make_runs(runs):
+    for m, n in SIZES.items():
+        d = runs / m
+        for s in STEPS:
+            (d / "checkpoints" / f"step-{s}").mkdir(parents=True)
+        with open(d / "train_log.jsonl", "w") as f:
+            for s in range(50, 801, 50):
+                f.write(json.dumps({"step": s, "tokens": s * 1024, "loss": 9.0, "flops": 6 * n * s * 1024,
+                                    "val_loss": val_loss(n, s) if s % 100 == 0 else None}) + "\n")
+
+
+def make_results(root, with_val_loss_field=False):
+    for m, n in SIZES.items():
+        for s in STEPS:
+            d = root / "tiny" / f"{m}@step-{s}" / "neqa__zeroshot"
+            d.mkdir(parents=True)
+            loss = val_loss(n, s)
+            acc = 0.95 - 0.1 * (loss - 3.5)                  # accuracy is a function of loss alone (0.58..0.92)
+            summary = {"n_items": 500, "accuracy": acc, "n_params": n}
+            if with_val_loss_field:
+                summary["val_loss"] = loss
+            (d / "summary.json").write_text(json.dumps(summary))
+            (d / "items.jsonl").write_text("")
+
+
+def test_step_parsing():
+    assert parse_step("step143000") == 143000
+    assert parse_step("runs/tw/tw-1/checkpoints/step-6") == 6
+    assert parse_step("main") is None
+    assert split_member("tw-q1@step-12") == ("tw-q1", 12)
+    assert split_member("pythia-70m") == ("pythia-70m", None)
+
+
+def test_checkpoint_runs_from_folder_and_yaml(tmp_path):
+    make_runs(tmp_path / "runs")
+    got = checkpoint_runs(tmp_path / "runs")
+    assert [(m, s) for m, s, _ in got] == [(m, s) for m in SIZES for s in STEPS]
+    assert all(p.is_dir() for *_, p in got)
+    yaml = tmp_path / "tiny.yaml"
+    yaml.write_text("name: tiny\nbackend: hf\nmembers:\n" + "".join(
+        f"  - {{name: {m}, model: {tmp_path / 'runs' / m / 'final'}, params: {int(n)}}}\n" for m, n in SIZES.items()))
+    assert [(m, s) for m, s, _ in checkpoint_runs(yaml)] == [(m, s) for m in SIZES for s in STEPS]
+
+
+def test_val_loss_from_train_log_and_perplexity_beats_size(tmp_path):
+    make_runs(tmp_path / "runs")
+    make_results(tmp_path / "results")
+    log = read_train_log(tmp_path / "runs" / "s1" / "train_log.jsonl")
+    assert list(log["step"]) == list(range(100, 801, 100))
+    traj = trajectory_table(load_summaries(tmp_path / "results"), tmp_path / "runs")
+    assert len(traj) == 12
+    row = traj[(traj["base_member"] == "s2") & (traj["step"] == 400)].iloc[0]
+    assert row["val_loss"] == pytest.approx(val_loss(4e6, 400))
+    assert row["train_tokens"] == 400 * 1024
+    (res,) = compare_predictors(traj)
+    assert res["r2_log_ppl"] == pytest.approx(1.0) and res["r2_log_params"] < 0.9
+    assert res["perplexity_better"] is True and res["n_sizes"] == 3
+
+
+def test_val_loss_from_summary_and_cli(tmp_path, capsys):
+    make_results(tmp_path / "results", with_val_loss_field=True)
+    traj = trajectory_table(load_summaries(tmp_path / "results"))
+    assert traj["val_loss"].notna().all()
+    assert main(["trajectories", str(tmp_path / "results")]) == 0
+    out = tmp_path / "results" / "analysis"
+    assert (out / "trajectories.csv").exists() and (out / "trajectories.png").exists()
+    assert "True" in (out / "trajectories_predictors.csv").read_text()
