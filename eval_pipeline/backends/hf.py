@@ -1,0 +1,422 @@
+"""Hugging Face causal language models (local folder or hub id), on CPU or CUDA.
+
+Built for speed without giving up exactness (scores equal an unbatched full forward pass):
+- the output layer is applied only at the positions read, never to full sequence x vocabulary logits;
+- options that are single tokens (" A", " B") are read from one forward pass over the context;
+  multi-token options get one row per option, their token log-probs summed;
+- shared-prefix reuse: the tokens every context starts with (the few-shot header) are run once, their
+  key/value cache is expanded to each batch and only the suffixes are run (right padding, explicit
+  position ids and attention mask). A request whose tokens do not start with the prefix's tokens (the
+  tokenizer merged across the boundary) runs on the plain path, so results never depend on the path;
+- rows are sorted by length (longest first) and batched; the original order is restored;
+  batch_size="auto" halves on CUDA out-of-memory, and picks 8..32 from the sequence length on CPU.
+
+Tokenisation follows lm-evaluation-harness: option tokens = tokens(context + option) minus tokens(context),
+with trailing spaces of the context moved to the option.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from eval_pipeline.backends.base import Backend, GenerateRequest, ScoreRequest, ScoreResult
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str = "auto", device: str = "auto") -> str:
+    """float32 on CPU; bfloat16 on CUDA when supported (else float16) for dtype="auto"."""
+    if dtype != "auto":
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(DTYPES)}")
+        return dtype
+    if resolve_device(device).startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float32"
+
+
+def _logaddexp(a: float, b: float) -> float:
+    top = max(a, b)
+    return top + math.log(math.exp(a - top) + math.exp(b - top)) if top > -math.inf else top
+
+
+@dataclass
+class _Row:
+    """One sequence to run. reads: (position, token ids whose log-probs are wanted at that position)."""
+    ids: list[int]
+    reads: list[tuple[int, list[int]]]
+    out: list[list[float]] = field(default_factory=list)   # per read, log-probs of its token ids
+    top: int | None = None                                  # argmax token at the first read
+
+
+class HFBackend(Backend):
+    def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
+                 batch_size: int | str = "auto", trust_remote_code: bool = False, device_map: str | None = None,
+                 prefix_cache: bool = True, tokenizer: str | None = None):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_name, self.revision = str(model), revision
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.batch_size = batch_size if batch_size == "auto" else int(batch_size)
+        self.prefix_cache = prefix_cache
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or self.model_name, revision=revision,
+                                                       trust_remote_code=trust_remote_code)
+        kwargs = dict(revision=revision, dtype=DTYPES[self.dtype], trust_remote_code=trust_remote_code)
+        if device_map:
+            kwargs["device_map"] = device_map
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_name, **kwargs).eval()
+        if not device_map:
+            self.model.to(self.device)
+        self.input_device = next(self.model.parameters()).device
+        self.config = self.model.config
+        body = getattr(self.model, self.model.base_model_prefix, None)
+        self.body = body if isinstance(body, torch.nn.Module) and body is not self.model else None
+        self.head = self.model.get_output_embeddings()
+        if self.body is None or self.head is None:
+            self.body = None   # no separate transformer body: full logits (slower, still exact)
+        self.max_length = self._max_length()
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (
+            self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0)
+        # BOS only where the tokenizer adds it by default (e.g. Llama); GPT-2/Pythia add nothing.
+        probe = self.tokenizer("a")["input_ids"]
+        bos = self.tokenizer.bos_token_id
+        self.start = [bos] if bos is not None and probe[:1] == [bos] else []
+        self._auto_cuda_batch = 256
+        self.last_paths: set[str] = set()
+        self._single_cache: dict[str, int | None] = {}
+        self._kv_cache: tuple | None = None   # (prefix token ids, key/value tensors) of the last prefix
+
+    # ---------------------------------------------------------------- tokenisation
+    def _max_length(self) -> int:
+        for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+            value = getattr(self.config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return 1 << 20
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode_many(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+
+    def _with_start(self, ids: list[int]) -> list[int]:
+        ids = self.start + ids
+        if not ids:   # empty context: condition on the end-of-text token, as lm-evaluation-harness does
+            ids = [self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.pad_id]
+        return ids
+
+    def context_ids(self, context: str) -> list[int]:
+        return self._with_start(self.encode(context))
+
+    @staticmethod
+    def _split(context: str, option: str) -> tuple[str, str]:
+        """Trailing spaces of the context belong to the option (as in lm-evaluation-harness)."""
+        n_spaces = len(context) - len(context.rstrip())
+        return (context[:-n_spaces], context[-n_spaces:] + option) if n_spaces else (context, option)
+
+    def pairs_ids(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+        """(context tokens, option tokens) per (context, option): option tokens = tokens(context + option)
+        minus tokens(context). Tokenised in two batched calls."""
+        pairs = [self._split(c, o) for c, o in pairs]
+        contexts = sorted({c for c, _ in pairs})
+        ctx_ids = dict(zip(contexts, (self._with_start(x) for x in self.encode_many(contexts))))
+        wholes = self.encode_many([c + o for c, o in pairs])
+        out = []
+        for (c, o), whole in zip(pairs, wholes):
+            ctx, whole = ctx_ids[c], self.start + whole
+            opt = whole[len(ctx):] if len(whole) > len(ctx) else self.encode(o)
+            if not opt:
+                raise ValueError(f"option {o!r} encodes to no tokens")
+            out.append((ctx, opt))
+        return out
+
+    def pair_ids(self, context: str, option: str) -> tuple[list[int], list[int]]:
+        return self.pairs_ids([(context, option)])[0]
+
+    def _single_token(self, text: str) -> int | None:
+        if text not in self._single_cache:
+            ids = self.encode(text)
+            self._single_cache[text] = ids[0] if len(ids) == 1 else None
+        return self._single_cache[text]
+
+    # ---------------------------------------------------------------- forward passes
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.head(hidden).float()
+        scale = getattr(self.config, "logit_scale", None)
+        if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+            logits = logits * scale
+        cap = getattr(self.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def _prefix_cache(self, prefix_ids: list[int]):
+        """Key/value cache of the shared prefix (batch 1), or None where the cache cannot be expanded."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+        if self.body is None or not prefix_ids:
+            return None
+        ids = torch.tensor([prefix_ids], device=self.input_device)
+        try:
+            with torch.inference_mode():
+                cache = self.body(input_ids=ids, use_cache=True).past_key_values
+        except Exception:
+            return None
+        if not isinstance(cache, DynamicCache) or not all(type(layer) is DynamicLayer for layer in cache.layers):
+            return None
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _run(self, rows: list[_Row], n_prefix: int, prefix_kv) -> None:
+        """Fill rows[i].out / .top. Rows start with the same n_prefix tokens, whose cache is prefix_kv."""
+        from transformers import DynamicCache
+        B = len(rows)
+        S = max(len(r.ids) for r in rows) - n_prefix
+        dev = self.input_device
+        input_ids = torch.full((B, S), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((B, n_prefix + S), dtype=torch.long)
+        mask[:, :n_prefix] = 1
+        for b, r in enumerate(rows):
+            suffix = r.ids[n_prefix:]
+            input_ids[b, :len(suffix)] = torch.tensor(suffix)
+            mask[b, n_prefix:n_prefix + len(suffix)] = 1
+        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S)
+        positions = positions.clamp(max=self.max_length - 1)   # pad slots only
+        inputs = dict(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=positions.to(dev))
+        flat = [(b, pos - n_prefix) for b, r in enumerate(rows) for pos, _ in r.reads]
+        rows_idx = torch.tensor([b for b, _ in flat], device=dev)
+        cols_idx = torch.tensor([s for _, s in flat], device=dev)
+        with torch.inference_mode():
+            if self.body is not None:
+                if prefix_kv is not None:
+                    inputs["past_key_values"] = DynamicCache(
+                        ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:])) for k, v in prefix_kv])
+                hidden = self.body(**inputs, use_cache=prefix_kv is not None).last_hidden_state
+                logits = self._logits(hidden[rows_idx, cols_idx])
+            else:
+                logits = self.model(**inputs, use_cache=False).logits[rows_idx, cols_idx].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            tops = logprobs.argmax(dim=-1).tolist()
+            # one gather and one device-to-host copy for every wanted (read, token) pair of the batch
+            pick_read = [k for k, (_, targets) in enumerate(r for row in rows for r in row.reads) for _ in targets]
+            pick_token = [t for row in rows for _, targets in row.reads for t in targets]
+            values = iter(logprobs[torch.tensor(pick_read, device=logprobs.device),
+                                   torch.tensor(pick_token, device=logprobs.device)].tolist())
+        k = 0
+        for r in rows:
+            r.out = []
+            for i, (_, targets) in enumerate(r.reads):
+                r.out.append([next(values) for _ in targets])
+                if i == 0:
+                    r.top = tops[k]
+                k += 1
+
+    def _auto_batch(self, length: int) -> int:
+        if self.batch_size != "auto":
+            return self.batch_size
+        if self.input_device.type == "cuda":
+            return self._auto_cuda_batch
+        return int(max(8, min(32, 8192 // max(length, 1))))
+
+    def _batched(self, rows: list, run_batch, length) -> None:
+        """Run rows longest first in batches; on CUDA out-of-memory halve the batch and retry."""
+        order = sorted(range(len(rows)), key=lambda i: -length(rows[i]))
+        start = 0
+        while start < len(order):
+            size = self._auto_batch(length(rows[order[start]]))
+            batch = [rows[i] for i in order[start:start + size]]
+            try:
+                run_batch(batch)
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise
+                torch.cuda.empty_cache()
+                if self.batch_size == "auto":
+                    self._auto_cuda_batch = max(1, size // 2)
+                else:
+                    self.batch_size = max(1, size // 2)
+                continue
+            start += len(batch)
+
+    def _split_prefix(self, row_ids: list[list[int]], shared_prefix: str, min_suffix: list[int]):
+        """Prefix tokens shared by the rows that start with them, their cache, and which rows use it.
+
+        n_prefix is the longest run of the prefix's tokens that every eligible row starts with, so a
+        tokenizer that merges across the text boundary just shortens the reused part; a row that would
+        keep fewer than min_suffix tokens after it runs on the plain path."""
+        if not (self.prefix_cache and shared_prefix and self.body is not None):
+            return 0, None, [False] * len(row_ids)
+        p = self.context_ids(shared_prefix)
+        def common(ids):
+            n = 0
+            while n < min(len(p), len(ids)) and p[n] == ids[n]:
+                n += 1
+            return n
+        commons = [common(ids) for ids in row_ids]
+        eligible = [c >= max(1, len(p) - 8) for c in commons]   # tolerate a boundary merge of a few tokens
+        if not any(eligible):
+            return 0, None, eligible
+        n = min(min(c, len(ids) - m) for c, ids, m, e in zip(commons, row_ids, min_suffix, eligible) if e)
+        eligible = [e and len(ids) - n >= m for ids, m, e in zip(row_ids, min_suffix, eligible)]
+        if n < 1:
+            return 0, None, [False] * len(row_ids)
+        key = tuple(p[:n])
+        if self._kv_cache is None or self._kv_cache[0] != key:
+            self._kv_cache = (key, self._prefix_cache(p[:n]))
+        kv = self._kv_cache[1]
+        if kv is None:
+            return 0, None, [False] * len(row_ids)
+        return n, kv, eligible
+
+    # ---------------------------------------------------------------- the interface
+    def score(self, requests: list[ScoreRequest], shared_prefix: str = "") -> list[ScoreResult]:
+        rows, plans = [], []
+        flat = iter(self.pairs_ids([(req.context, o) for req in requests for o in req.options]))
+        for req in requests:
+            pairs = [next(flat) for _ in req.options]
+            ctx = pairs[0][0]
+            single = all(p[0] == ctx and len(p[1]) == 1 for p in pairs)
+            if single:
+                targets = [p[1][0] for p in pairs]
+                surface = [self._single_token(o.rstrip() + ".") if o.strip() else None for o in req.options]
+                reads = [(len(ctx) - 1, targets + [t for t in surface if t is not None])]
+                rows.append(_Row(ctx, reads))
+                plans.append(("single", len(rows) - 1, surface))
+            else:
+                first = len(rows)
+                for c, o in pairs:
+                    ids = c + o[:-1]
+                    rows.append(_Row(ids, [(len(c) - 1 + j, [t]) for j, t in enumerate(o)]))
+                plans.append(("multi", first, len(pairs)))
+        for r in rows:
+            if len(r.ids) > self.max_length:
+                raise ValueError(f"a prompt of {len(r.ids)} tokens exceeds {self.model_name}'s maximum length "
+                                 f"{self.max_length}")
+        # every read position must lie after the reused prefix: keep at least (ids - first read) tokens
+        min_suffix = [len(r.ids) - r.reads[0][0] for r in rows]
+        n_prefix, kv, use = self._split_prefix([r.ids for r in rows], shared_prefix, min_suffix)
+        self.last_paths = {"prefix-cache" if u else "plain" for u in use} if rows else set()
+        cached = [r for r, u in zip(rows, use) if u]
+        plain = [r for r, u in zip(rows, use) if not u]
+        if cached:
+            self._batched(cached, lambda b: self._run(b, n_prefix, kv), lambda r: len(r.ids) - n_prefix)
+        if plain:
+            self._batched(plain, lambda b: self._run(b, 0, None), lambda r: len(r.ids))
+
+        results = []
+        for plan in plans:
+            if plan[0] == "single":
+                _, ri, surface = plan
+                row = rows[ri]
+                lp = row.out[0]
+                n = len(surface)
+                logprobs = lp[:n]
+                extra = iter(lp[n:])
+                surf = []
+                for base, t in zip(logprobs, surface):
+                    surf.append(base if t is None else _logaddexp(base, next(extra)))
+                top = self.tokenizer.decode([row.top])
+                results.append(ScoreResult(logprobs=logprobs, top_token=top, surface_logprobs=surf))
+            else:
+                _, first, n = plan
+                logprobs = [float(sum(v[0] for v in rows[first + i].out)) for i in range(n)]
+                top = self.tokenizer.decode([rows[first].top])
+                results.append(ScoreResult(logprobs=logprobs, top_token=top, surface_logprobs=None))
+        return results
+
+    def generate(self, requests: list[GenerateRequest], shared_prefix: str = "") -> list[str]:
+        ids = [self._with_start(x) for x in self.encode_many([r.context for r in requests])]
+        for x in ids:
+            if len(x) >= self.max_length:
+                raise ValueError(f"a prompt of {len(x)} tokens leaves no room to generate in {self.model_name}")
+        n_prefix, kv, use = self._split_prefix(ids, shared_prefix, [1] * len(ids))
+        self.last_paths = {"prefix-cache" if u else "plain" for u in use} if ids else set()
+        out: list[str | None] = [None] * len(requests)
+        jobs = [(i, ids[i], requests[i]) for i in range(len(requests))]
+        for group, n, cache in (([j for j in jobs if use[j[0]]], n_prefix, kv),
+                                ([j for j in jobs if not use[j[0]]], 0, None)):
+            if group:
+                self._batched(group, lambda b, n=n, cache=cache: self._generate_batch(b, n, cache, out),
+                              lambda j, n=n: len(j[1]) - n)
+        return out
+
+    def _generate_batch(self, jobs, n_prefix: int, prefix_kv, out: list) -> None:
+        """Greedy decoding of a right-padded batch: pad slots stay masked holes in the cache."""
+        from transformers import DynamicCache
+        B = len(jobs)
+        S = max(len(x) for _, x, _ in jobs) - n_prefix
+        dev = self.input_device
+        input_ids = torch.full((B, S), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((B, n_prefix + S), dtype=torch.long)
+        mask[:, :n_prefix] = 1
+        lengths = []
+        for b, (_, x, _) in enumerate(jobs):
+            input_ids[b, :len(x) - n_prefix] = torch.tensor(x[n_prefix:])
+            mask[b, n_prefix:len(x)] = 1
+            lengths.append(len(x))
+        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S).clamp(max=self.max_length - 1)
+        lengths_t = torch.tensor(lengths)
+        budgets = [min(req.max_tokens, self.max_length - len(x)) for _, x, req in jobs]
+        generated = [[] for _ in jobs]
+        texts = [""] * B
+        done = [b <= 0 for b in budgets]
+        eos = self.tokenizer.eos_token_id
+        if self.body is not None:
+            cache = DynamicCache(ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:]))
+                                                 for k, v in prefix_kv]) if prefix_kv is not None else DynamicCache()
+        with torch.inference_mode():
+            step_ids, step_pos, step_mask = input_ids, positions, mask
+            read_cols = lengths_t - n_prefix - 1
+            for t in range(max(budgets) if budgets else 0):
+                inputs = dict(input_ids=step_ids.to(dev), attention_mask=step_mask.to(dev),
+                              position_ids=step_pos.to(dev))
+                if self.body is not None:
+                    res = self.body(**inputs, past_key_values=cache, use_cache=True)
+                    h = res.last_hidden_state[torch.arange(B, device=dev), read_cols.to(dev)]
+                    logits = self._logits(h)
+                else:
+                    full = self.model(**inputs, past_key_values=cache if t else None, use_cache=True)
+                    cache = full.past_key_values
+                    logits = full.logits[torch.arange(B, device=dev), read_cols.to(dev)].float()
+                nxt = logits.argmax(dim=-1).cpu()
+                for b in range(B):
+                    if done[b]:
+                        continue
+                    tok = int(nxt[b])
+                    if eos is not None and tok == eos:
+                        done[b] = True
+                        continue
+                    generated[b].append(tok)
+                    texts[b] = self.tokenizer.decode(generated[b])
+                    stop = jobs[b][2].stop
+                    if (stop and stop in texts[b]) or len(generated[b]) >= budgets[b]:
+                        done[b] = True
+                if all(done):
+                    break
+                step_ids = nxt.unsqueeze(1)
+                step_pos = (lengths_t + t).clamp(max=self.max_length - 1).unsqueeze(1)
+                step_mask = torch.cat([step_mask, torch.ones((B, 1), dtype=torch.long)], dim=1)
+                read_cols = torch.zeros(B, dtype=torch.long)
+        for b, (i, _, req) in enumerate(jobs):
+            text = texts[b]
+            if req.stop and req.stop in text:
+                text = text[:text.index(req.stop)]
+            out[i] = text
+
+    def describe(self) -> dict:
+        path = "+".join(sorted(self.last_paths)) if self.last_paths else (
+            "prefix-cache" if self.prefix_cache and self.body is not None else "plain")
+        if self.body is None:
+            path = "full-logits"
+        return {"model": self.model_name, "revision": self.revision, "dtype": self.dtype,
+                "n_params": sum(p.numel() for p in self.model.parameters()), "scoring_path": path,
+                "device": str(self.input_device), "batch_size": self.batch_size}

@@ -1,0 +1,281 @@
+"""Evaluate language models on NeQA, its two sub-tasks, or an inverse-scaling-prize table.
+
+    python -m eval_pipeline.evaluate --model EleutherAI/pythia-160m --task neqa --prompt all --output-dir results/mine
+    python -m eval_pipeline.evaluate --family pythia --task neqa --prompt zeroshot --output-dir results
+
+Where results go (one rule): OUTPUT_DIR/[FAMILY/]MEMBER/TASK__PROMPT/{run.json, items.jsonl, summary.json}.
+With --family, FAMILY is the family's name and MEMBER each member's name; without it there is no family
+level (OUTPUT_DIR plays the family folder; summary.json's `family` is OUTPUT_DIR's name) and MEMBER is
+--member or the model's folder name / the last part of its hub id. With --revision R, MEMBER becomes
+MEMBER@R so that checkpoints of one model sit side by side.
+
+Rerunning the same command resumes an interrupted run; a folder of another model/revision/dtype/task/
+prompt/data is refused. A finished run is recomputed from its records (no model calls).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from data_pipeline.io import DataError, sha256
+from eval_pipeline import metrics
+from eval_pipeline.backends.base import Backend, get_backend
+from eval_pipeline.runs import REPO, RunFolder, RunMismatchError, code_version, now, run_dir, run_key
+from eval_pipeline.tasks import TASKS, Task, data_path, get_task
+
+CHUNK = 256   # items per backend call; records are flushed to items.jsonl after each
+
+
+def display_path(path: Path) -> str:
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def model_id(model: str) -> str:
+    """The model as recorded (and keyed): a folder inside the repository relative to its root, so that
+    results stay valid when the checkout moves; anything else as given."""
+    p = Path(model).expanduser()
+    return display_path(p) if p.exists() else model
+
+
+def member_name(model: str) -> str:
+    return Path(str(model).rstrip("/")).name or str(model)
+
+
+def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], folder: RunFolder, info: dict,
+                 chunk: int = CHUNK, progress: bool = True) -> dict:
+    """Score `items` under `method` into `folder` (resuming), then write and return summary.json.
+
+    info: model, revision, dtype, data_file, data_sha256 and optional family, member, n_params,
+    train_tokens, flops."""
+    meta = {"model": info["model"], "revision": info.get("revision"), "dtype": info.get("dtype"),
+            "task": task.name, "prompt": method, "data_sha256": info["data_sha256"], "code_version": code_version()}
+    records = folder.open(meta)[:len(items)]
+    shared = task.shared_prefix(method, items)
+    paths = set()
+    bar = tqdm(total=len(items), initial=len(records), unit="item", disable=not progress,
+               desc=f"{info.get('member') or info['model']} {task.name}__{method}", dynamic_ncols=True)
+    try:
+        for start in range(len(records), len(items), chunk):
+            batch = list(range(start, min(start + chunk, len(items))))
+            requests = [task.request(items[i], method) for i in batch]
+            if task.generative(method):
+                answers = backend.generate(requests, shared_prefix=shared)
+            else:
+                answers = backend.score(requests, shared_prefix=shared)
+            if len(answers) != len(requests):
+                raise RuntimeError(f"backend returned {len(answers)} answers for {len(requests)} requests")
+            paths.add(backend.describe().get("scoring_path"))
+            new = []
+            for i, req, ans in zip(batch, requests, answers):
+                item = items[i]
+                record = {"index": i, "question": task.question(item),
+                          "prompt": req.context[len(shared):] if req.context.startswith(shared) else req.context}
+                if task.generative(method):
+                    record.update(metrics.score_generation(ans, item["answer"]))
+                else:
+                    record.update(metrics.score_choice(ans.logprobs, item["answer"], req.options, ans.top_token,
+                                                       ans.surface_logprobs))
+                new.append(record)
+            folder.append(new)
+            records.extend(new)
+            bar.update(len(new))
+    finally:
+        bar.close()
+    described = backend.describe()
+    paths.discard(None)
+    summary = {
+        "key": run_key(meta), "family": info.get("family"), "member": info.get("member"),
+        "model": meta["model"], "revision": meta["revision"], "dtype": meta["dtype"],
+        "n_params": info.get("n_params") or described.get("n_params"),
+        "train_tokens": info.get("train_tokens"), "flops": info.get("flops"),
+        "task": task.name, "prompt": method, "data_file": info.get("data_file"), "data_sha256": meta["data_sha256"],
+        **metrics.summarize(records),
+        "scoring_path": "+".join(sorted(paths)) if paths else _previous_path(folder, described),
+        "code_version": meta["code_version"], "date": now(),
+    }
+    folder.finish(summary)
+    return summary
+
+
+def _previous_path(folder: RunFolder, described: dict):
+    """A run finished earlier and only re-summarised: keep the scoring path it recorded."""
+    if folder.summary_path.exists():
+        try:
+            return json.loads(folder.summary_path.read_text(encoding="utf-8")).get("scoring_path")
+        except ValueError:
+            pass
+    return described.get("scoring_path")
+
+
+def build_backend(name: str, model: str, args, options: dict | None = None) -> Backend:
+    options = dict(options or {})
+    if name == "hf":
+        kwargs = dict(model=model, revision=args.revision, dtype=args.dtype, device=args.device,
+                      batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
+                      device_map=args.device_map, prefix_cache=not args.no_prefix_cache)
+    elif name == "openai":
+        kwargs = dict(model=model, revision=args.revision, concurrency=args.concurrency,
+                      api_key_env=args.api_key_env, progress=False)
+        if args.base_url:
+            kwargs["base_url"] = args.base_url
+    else:
+        raise ValueError(f"backend {name!r} cannot be run (published families are paper numbers only)")
+    kwargs.update(options)
+    return get_backend(name, **kwargs)
+
+
+def check_model(name: str, model: str) -> None:
+    """Fail early, with one line, on a model path that does not exist (hub ids pass through)."""
+    if name != "hf":
+        return
+    p = Path(model).expanduser()
+    looks_like_path = p.is_absolute() or model.startswith((".", "~")) or len(p.parts) > 2 or model.endswith("/")
+    if looks_like_path and not p.exists():
+        raise ValueError(f"model folder {model} does not exist")
+    if p.exists() and not (p / "config.json").exists():
+        raise ValueError(f"model folder {model} has no config.json (not a Hugging Face model folder)")
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] + " Results layout: "
+                                 "OUTPUT_DIR/[FAMILY/]MEMBER[@REVISION]/TASK__PROMPT/{items.jsonl,summary.json}; "
+                                 "rerun the same command to resume.",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--model", help="hub id, local folder, or API model name (or use --family)")
+    ap.add_argument("--family", help="family name (eval_pipeline/families/NAME.yaml) or YAML path: run every member")
+    ap.add_argument("--member", help="with --family: only this member (comma-separated list allowed); "
+                                     "without: the folder name of the model's results")
+    ap.add_argument("--backend", default=None, choices=["hf", "openai"], help="default: hf, or the family's backend")
+    ap.add_argument("--task", default="neqa", help=f"one of {', '.join(TASKS)}, or a comma-separated list")
+    ap.add_argument("--prompt", default="zeroshot",
+                    help="prompt method (neqa/task1: zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot; "
+                         "task2: weak, strong; prize: table), comma-separated list, or 'all'")
+    ap.add_argument("--data", help="data file instead of the task's default (or the family's data: entry)")
+    ap.add_argument("--output-dir", required=True, help="results folder")
+    ap.add_argument("--limit", type=int, help="only the first N items")
+    ap.add_argument("--batch-size", default="auto", help="rows per forward pass, or 'auto'")
+    ap.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                    help="auto: float32 on CPU, bfloat16 (else float16) on CUDA")
+    ap.add_argument("--revision", help="model revision / checkpoint (e.g. step143000)")
+    ap.add_argument("--device-map", help="e.g. 'auto' to spread a large model over devices (needs accelerate)")
+    ap.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off by default)")
+    ap.add_argument("--no-prefix-cache", action="store_true", help="hf: never reuse the shared prefix's cache")
+    ap.add_argument("--base-url", help="openai: server URL (OpenAI-compatible, e.g. a local vLLM server)")
+    ap.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
+    ap.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    if not args.model and not args.family:
+        ap.error("give --model or --family")
+    if args.model and args.family:
+        ap.error("give either --model or --family, not both")
+    if args.batch_size != "auto":
+        try:
+            args.batch_size = int(args.batch_size)
+            assert args.batch_size > 0
+        except (ValueError, AssertionError):
+            ap.error(f"--batch-size must be a positive integer or 'auto', got {args.batch_size!r}")
+    if args.limit is not None and args.limit < 1:
+        ap.error("--limit must be at least 1")
+    return args
+
+
+def plan_runs(args) -> list[dict]:
+    """One entry per model to load: backend, model, member, family and the numbers the registry knows."""
+    if not args.family:
+        backend = args.backend or "hf"
+        member = args.member or member_name(args.model)
+        return [{"backend": backend, "model": args.model, "member": member,
+                 "family": Path(args.output_dir).resolve().name, "family_dir": None, "options": {}, "data": {},
+                 "params": None, "train_tokens": None, "flops": None}]
+    from eval_pipeline.registry import load_family
+    fam = load_family(args.family)
+    backend = args.backend or fam.backend
+    if backend == "published":
+        raise ValueError(f"family {fam.name!r} is published numbers only (backend: published); nothing to run")
+    members = fam.members
+    if args.member:
+        members = [fam.member(n.strip()) for n in args.member.split(",")]
+    return [{"backend": backend, "model": m.model, "member": m.name, "family": fam.name, "family_dir": fam.name,
+             "options": fam.backend_options, "data": fam.data, "params": m.params,
+             "train_tokens": m.train_tokens, "flops": m.flops} for m in members]
+
+
+def task_prompts(args) -> list[tuple[Task, list[str]]]:
+    out = []
+    for name in args.task.split(","):
+        task = get_task(name.strip())
+        methods = list(task.prompts) if args.prompt == "all" else [p.strip() for p in args.prompt.split(",")]
+        if task.name == "prize" and args.prompt in ("zeroshot", "all"):
+            methods = ["table"]
+        for m in methods:
+            task.check_prompt(m)
+        out.append((task, methods))
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    if args.no_progress:
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
+    try:
+        jobs = task_prompts(args)
+        plan = plan_runs(args)
+        for entry in plan:
+            check_model(entry["backend"], entry["model"])
+        # load and validate every data file before any model is loaded
+        datasets = {}
+        for entry in plan:
+            for task, _ in jobs:
+                path = data_path(task, args.data or entry["data"].get(task.name))
+                key = str(path)
+                if key not in datasets:
+                    if not path.exists() and not (args.data or entry["data"].get(task.name)):
+                        raise DataError(path, None, None, "file not found (the task's default data; make it with "
+                                        "python -m data_pipeline.variants, or give --data FILE)")
+                    items = task.load(path)
+                    if not items:
+                        raise DataError(path, None, None, "no items")
+                    datasets[key] = (path, items[:args.limit] if args.limit else items, sha256(path))
+        for entry in plan:
+            backend = build_backend(entry["backend"], entry["model"], args, entry["options"])
+            described = backend.describe()
+            member = entry["member"] + (f"@{args.revision}" if args.revision else "")
+            for task, methods in jobs:
+                path, items, digest = datasets[str(data_path(task, args.data or entry["data"].get(task.name)))]
+                for method in methods:
+                    folder = RunFolder(run_dir(args.output_dir, member, task.name, method, entry["family_dir"]))
+                    info = {"model": model_id(entry["model"]), "revision": args.revision, "dtype": described.get("dtype"),
+                            "data_file": display_path(path), "data_sha256": digest, "family": entry["family"],
+                            "member": member, "n_params": entry["params"], "train_tokens": entry["train_tokens"],
+                            "flops": entry["flops"]}
+                    t0 = time.time()
+                    s = evaluate_run(backend, task, method, items, folder, info, progress=not args.no_progress)
+                    ci = s["accuracy_ci"]
+                    print(f"{member} {task.name}__{method}: accuracy {s['accuracy']:.3f} "
+                          f"[{ci[0]:.3f}, {ci[1]:.3f}] over {s['n_items']} items "
+                          f"({s['scoring_path']}, {time.time() - t0:.1f}s) -> {folder.path}")
+    except (DataError, RunMismatchError, ValueError, KeyError, OSError) as e:
+        message = str(e.args[0] if isinstance(e, KeyError) and e.args else e).strip()
+        print(f"error: {message.splitlines()[0] if message else type(e).__name__}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Scores from a backend's answers: pure functions of numbers, easy to test.
+
+- accuracy: the option with the highest log-probability is the prediction (ties go to the first option);
+- strict: the most likely next token itself must be the right option (" A" when the answer is A);
+- surface competition: compare log(p(" A") + p(" A.")) with log(p(" B") + p(" B."));
+- p_right: the right option's probability renormalised over the options; Brier = (1 - p_right)^2;
+- chain of thought: the first paragraph must say "So the answer is A." or "... B."; anything else is wrong.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from data_pipeline.prompts import LETTERS
+
+COT_ANSWER = re.compile(r"So the answer is ([A-Z])\.")
+
+
+def argmax(values: list[float]) -> int:
+    return max(range(len(values)), key=lambda i: (values[i], -i))
+
+
+def renormalised(logprobs: list[float]) -> list[float]:
+    """Probabilities of the options renormalised to sum to one (computed stably)."""
+    top = max(logprobs)
+    weights = [math.exp(lp - top) for lp in logprobs]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def score_choice(logprobs: list[float], answer: int, options: list[str], top_token: str | None = None,
+                 surface_logprobs: list[float] | None = None) -> dict:
+    """Per-item fields of items.jsonl for a scored (not generated) item."""
+    prediction = argmax(logprobs)
+    p_right = renormalised(logprobs)[answer]
+    return {
+        "choice_logprobs": list(logprobs),
+        "prediction": prediction,
+        "answer": answer,
+        "correct": prediction == answer,
+        "p_right": p_right,
+        "brier": (1.0 - p_right) ** 2,
+        "strict_correct": None if top_token is None else top_token == options[answer],
+        "surface_correct": None if surface_logprobs is None else argmax(surface_logprobs) == answer,
+    }
+
+
+def parse_cot(text: str) -> int | None:
+    """The option index stated in the first paragraph ("So the answer is A."), or None."""
+    first = text.strip("\n").split("\n\n", 1)[0]
+    match = COT_ANSWER.search(first)
+    if match is None or match.group(1) not in LETTERS:
+        return None
+    return LETTERS.index(match.group(1))
+
+
+def score_generation(text: str, answer: int) -> dict:
+    """Per-item fields for chain of thought: a hard prediction, so no probabilities (p_right, brier are None)."""
+    prediction = parse_cot(text)
+    correct = prediction == answer
+    return {"choice_logprobs": None, "prediction": prediction, "answer": answer, "correct": correct,
+            "p_right": None, "brier": None, "strict_correct": correct, "surface_correct": correct,
+            "generation": text}
+
+
+def bootstrap_ci(correct: list[bool], n_boot: int = 10000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval of the mean of 0/1 outcomes (seeded, so reruns agree)."""
+    x = np.asarray(correct, dtype=float)
+    if x.size == 0:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return [float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))]
+
+
+def _mean(values) -> float | None:
+    values = [float(v) for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def summarize(records: list[dict], seed: int = 0) -> dict:
+    """accuracy, its 95% bootstrap interval, strict and surface accuracy, mean Brier over item records."""
+    correct = [bool(r["correct"]) for r in records]
+    return {
+        "n_items": len(records),
+        "accuracy": _mean(correct),
+        "accuracy_ci": bootstrap_ci(correct, seed=seed),
+        "strict_accuracy": _mean(r.get("strict_correct") for r in records),
+        "surface_accuracy": _mean(r.get("surface_correct") for r in records),
+        "mean_brier": _mean(r.get("brier") for r in records),
+    }

@@ -1,0 +1,214 @@
+"""Model families: one small YAML file per family in eval_pipeline/families/.
+
+    name: pythia                 # used in result folders and legends
+    label: Pythia                # optional legend text (also matches the family column of published/*.csv)
+    backend: hf                  # hf | openai | published (published = paper numbers only, not runnable)
+    backend_options: {}          # optional keyword arguments for the backend (e.g. base_url for openai)
+    data: {neqa: path, task1: path, task2: path}   # optional test sets of this family (default: the NeQA release)
+    members:                     # ordered small to large
+      - name: pythia-70m
+        model: EleutherAI/pythia-70m   # hub id, API model name, or a folder (relative = relative to the repo root)
+        params: 70426624
+        train_tokens: 3.0e+11          # optional
+        flops: 1.27e+20                # optional; 6 * params * train_tokens when both are known
+        revisions: [step1000]          # optional checkpoints
+
+`python -m eval_pipeline.registry` lists the shipped families.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from data_pipeline.io import DataError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FAMILIES_DIR = Path(__file__).resolve().parent / "families"
+BACKENDS = ("hf", "openai", "published")
+DATA_TASKS = ("neqa", "task1", "task2", "prize")
+TOP_KEYS = {"name", "label", "backend", "backend_options", "data", "members", "description"}
+MEMBER_KEYS = {"name", "model", "params", "train_tokens", "flops", "revisions"}
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    model: str
+    params: int
+    train_tokens: float | None = None
+    flops: float | None = None
+    revisions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    backend: str
+    members: list[Member]
+    label: str = ""
+    backend_options: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)      # task -> absolute path
+    path: str = ""                                # the YAML file it came from
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(f"family {self.name!r} has no member {name!r} (members: {', '.join(m.name for m in self.members)})")
+
+    def order(self, name: str) -> int:
+        """1-based place of a member in its family (the paper's 'Scale' axis)."""
+        return [m.name for m in self.members].index(name) + 1
+
+
+def _number(value, path, fld, integer=False):
+    # PyYAML reads "3.0e11" (no exponent sign) as a string, so numeric strings are accepted too.
+    if isinstance(value, bool):
+        raise DataError(path, None, fld, f"expected a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.replace("_", ""))
+        except ValueError:
+            raise DataError(path, None, fld, f"expected a number, got {value!r}") from None
+    if not isinstance(value, (int, float)) or value != value or value <= 0:
+        raise DataError(path, None, fld, f"expected a positive number, got {value!r}")
+    if integer:
+        if float(value) != int(value):
+            raise DataError(path, None, fld, f"expected a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _resolve_model(model: str) -> str:
+    """Relative paths resolve against the repo root; hub ids ("org/name") stay as they are.
+
+    A relative value is a path when it exists under the repo root, starts with ./ or ../,
+    has more than two components (runs/tinyworld/tw-1) or starts with a folder of the repo.
+    """
+    p = Path(model).expanduser()
+    if p.is_absolute():
+        return str(p)
+    if (model.startswith(("./", "../")) or len(p.parts) > 2 or (REPO_ROOT / p).exists()
+            or (len(p.parts) == 2 and (REPO_ROOT / p.parts[0]).is_dir())):
+        return str((REPO_ROOT / p).resolve())
+    return model
+
+
+def parse_family(raw, path) -> Family:
+    path = str(path)
+    if not isinstance(raw, dict):
+        raise DataError(path, None, None, "expected a YAML mapping at the top level")
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise DataError(path, None, sorted(unknown)[0], f"unknown field (allowed: {', '.join(sorted(TOP_KEYS))})")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or "/" in name:
+        raise DataError(path, None, "name", "missing or not a plain string (no '/')")
+    backend = raw.get("backend")
+    if backend not in BACKENDS:
+        raise DataError(path, None, "backend", f"expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    label = raw.get("label", name)
+    if not isinstance(label, str):
+        raise DataError(path, None, "label", "not a string")
+    options = raw.get("backend_options") or {}
+    if not isinstance(options, dict):
+        raise DataError(path, None, "backend_options", "expected a mapping")
+    data = raw.get("data") or {}
+    if not isinstance(data, dict):
+        raise DataError(path, None, "data", "expected a mapping task -> file")
+    resolved_data = {}
+    for task, file in data.items():
+        if task not in DATA_TASKS:
+            raise DataError(path, None, f"data.{task}", f"unknown task (allowed: {', '.join(DATA_TASKS)})")
+        if not isinstance(file, str) or not file:
+            raise DataError(path, None, f"data.{task}", "expected a file path")
+        p = Path(file).expanduser()
+        resolved_data[task] = str(p if p.is_absolute() else (REPO_ROOT / p).resolve())
+
+    members_raw = raw.get("members")
+    if not isinstance(members_raw, list) or not members_raw:
+        raise DataError(path, None, "members", "missing or not a non-empty list")
+    members, seen = [], set()
+    for i, m in enumerate(members_raw):
+        where = f"members[{i}]"
+        if not isinstance(m, dict):
+            raise DataError(path, None, where, "expected a mapping")
+        unknown = set(m) - MEMBER_KEYS
+        if unknown:
+            raise DataError(path, None, f"{where}.{sorted(unknown)[0]}",
+                            f"unknown field (allowed: {', '.join(sorted(MEMBER_KEYS))})")
+        mname = m.get("name")
+        if not isinstance(mname, str) or not mname.strip() or "/" in mname:
+            raise DataError(path, None, f"{where}.name", "missing or not a plain string (no '/')")
+        if mname in seen:
+            raise DataError(path, None, f"{where}.name", f"duplicate member {mname!r}")
+        seen.add(mname)
+        model = m.get("model", mname)
+        if not isinstance(model, str) or not model:
+            raise DataError(path, None, f"{where}.model", "not a string")
+        if "params" not in m:
+            raise DataError(path, None, f"{where}.params", "missing (parameter count)")
+        params = _number(m["params"], path, f"{where}.params", integer=True)
+        tokens = _number(m["train_tokens"], path, f"{where}.train_tokens") if m.get("train_tokens") is not None else None
+        flops = _number(m["flops"], path, f"{where}.flops") if m.get("flops") is not None else None
+        if flops is None and tokens is not None:
+            flops = 6.0 * params * tokens
+        revisions = m.get("revisions") or []
+        if not isinstance(revisions, list) or not all(isinstance(r, (str, int)) for r in revisions):
+            raise DataError(path, None, f"{where}.revisions", "expected a list of revision names")
+        members.append(Member(mname, _resolve_model(model), params, tokens, flops, tuple(str(r) for r in revisions)))
+    return Family(name, backend, members, label, dict(options), resolved_data, path)
+
+
+def family_path(name_or_path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    return FAMILIES_DIR / f"{name_or_path}.yaml"
+
+
+def load_family(name_or_path) -> Family:
+    """A family by name (eval_pipeline/families/<name>.yaml) or by the path of a YAML file."""
+    path = family_path(name_or_path)
+    if not path.exists():
+        known = ", ".join(list_families()) or "none"
+        raise DataError(path, None, None, f"no such family file (shipped families: {known})")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise DataError(path, None if line is None else line + 1, None, f"malformed YAML: {e}") from None
+    return parse_family(raw, path)
+
+
+def list_families() -> list[str]:
+    return sorted(p.stem for p in FAMILIES_DIR.glob("*.yaml"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="List the model families (eval_pipeline/families/*.yaml) "
+                                             "or show one family's members.")
+    ap.add_argument("family", nargs="?", help="family name or YAML path; omit to list all families")
+    args = ap.parse_args(argv)
+    try:
+        names = [args.family] if args.family else list_families()
+        for n in names:
+            fam = load_family(n)
+            print(f"{fam.name} ({fam.backend}, {len(fam.members)} members): {fam.label}")
+            if args.family:
+                for m in fam.members:
+                    extra = f" flops={m.flops:.3g}" if m.flops else ""
+                    revs = f" revisions={len(m.revisions)}" if m.revisions else ""
+                    print(f"  {m.name:20s} {m.model:40s} params={m.params:.3g}{extra}{revs}")
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

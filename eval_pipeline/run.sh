@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Evaluate model families on NeQA (all five prompt methods), task 1 (zero-shot) and task 2 (weak and strong
+# prompt), then draw Figures 2 and 4.
+#
+#   bash eval_pipeline/run.sh                          # the offline family (train it first: bash simulation/run.sh)
+#   FAMILIES=pythia,gpt2 bash eval_pipeline/run.sh     # hub models (needs the Hugging Face hub)
+#   FAMILIES=my_family LIMIT=20 bash eval_pipeline/run.sh
+#
+# Environment knobs:
+#   FAMILIES   comma-separated names of eval_pipeline/families/*.yaml (default: tinyworld)
+#   RESULTS    results folder (default: results/eval)
+#   LIMIT      evaluate only the first LIMIT items of each test set (default: all)
+#   DATA_NEQA, DATA_TASK1, DATA_TASK2   test-set files overriding the family's `data:` mapping (and the
+#              NeQA release used when the family has none)
+#   X          x axis of the figures: params | flops | order (default: params)
+#   PUBLISHED  1 to draw the paper's curves beside the new ones (default: 0)
+#   EXTRA_ARGS more arguments for every `python -m eval_pipeline.evaluate` call (e.g. "--device cuda")
+# Families with `backend: published` are not runnable; they are skipped (use PUBLISHED=1 to plot them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+FAMILIES="${FAMILIES:-tinyworld}"
+RESULTS="${RESULTS:-results/eval}"
+X="${X:-params}"
+
+common=(--output-dir "$RESULTS")
+[[ -n "${LIMIT:-}" ]] && common+=(--limit "$LIMIT")
+# shellcheck disable=SC2206
+[[ -n "${EXTRA_ARGS:-}" ]] && common+=(${EXTRA_ARGS})
+
+run_eval() {  # task prompt; DATA_<TASK> (e.g. DATA_NEQA) overrides the test set
+    local task=$1 prompt=$2 var="DATA_${1^^}" extra=()
+    if [[ -n "${!var:-}" ]]; then extra=(--data "${!var}"); fi
+    echo "== $family: $task ($prompt)"
+    python -m eval_pipeline.evaluate --family "$family" --task "$task" --prompt "$prompt" "${extra[@]}" "${common[@]}"
+}
+
+IFS=',' read -ra families <<< "$FAMILIES"
+for family in "${families[@]}"; do
+    if [[ ! -f "eval_pipeline/families/${family}.yaml" && ! -f "$family" ]]; then
+        if [[ "$family" == tinyworld ]]; then
+            echo "error: eval_pipeline/families/tinyworld.yaml not found; train the offline family first: bash simulation/run.sh" >&2
+        else
+            echo "error: no family '$family' (see: python -m eval_pipeline.registry)" >&2
+        fi
+        exit 2
+    fi
+    python -m eval_pipeline.registry "$family" > /dev/null || exit 2   # a bad YAML fails here, naming file and field
+    backend=$(python -c "import sys; from eval_pipeline.registry import load_family; print(load_family(sys.argv[1]).backend)" "$family")
+    if [[ "$backend" == published ]]; then
+        echo "skipping $family: published numbers only (plot them with PUBLISHED=1)"
+        continue
+    fi
+    run_eval neqa all           # zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot
+    run_eval task1 zeroshot
+    run_eval task2 weak
+    run_eval task2 strong
+done
+
+plot_args=("$RESULTS" --x "$X")
+[[ "${PUBLISHED:-0}" == 1 ]] && plot_args+=(--published)
+python -m eval_pipeline.plot "${plot_args[@]}"

@@ -1,0 +1,178 @@
+"""The evaluate command end to end on the tiny model, and its one-line errors."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from data_pipeline.io import write_jsonl
+from data_pipeline.schema import load_neqa
+from eval_pipeline.evaluate import main
+
+from conftest import REPO
+
+SUMMARY_FIELDS = {"key", "family", "member", "model", "revision", "dtype", "n_params", "train_tokens", "flops", "task",
+                  "prompt", "data_file", "data_sha256", "n_items", "accuracy", "accuracy_ci", "strict_accuracy",
+                  "surface_accuracy", "mean_brier", "scoring_path", "code_version", "date"}
+ITEM_FIELDS = {"index", "question", "prompt", "choice_logprobs", "prediction", "answer", "correct", "p_right", "brier",
+               "strict_correct", "surface_correct"}
+
+
+@pytest.fixture
+def small_neqa(tmp_path):
+    path = tmp_path / "small.jsonl"
+    write_jsonl(path, load_neqa(REPO / "data_pipeline" / "neqa_100.jsonl")[:6])
+    return path
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv] + ["--no-progress"])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def read_items(folder):
+    return [json.loads(x) for x in (folder / "items.jsonl").read_text().splitlines()]
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "TASK__PROMPT" in capsys.readouterr().out
+
+
+def test_end_to_end_layout_fields_and_rerun(tmp_path, capsys, tiny_model_dir, tiny_model_dir_2, small_neqa):
+    out = tmp_path / "results" / "mine"
+    rc, stdout, err = run(capsys, "--model", tiny_model_dir, "--task", "neqa", "--prompt", "zeroshot,fewshot",
+                          "--data", small_neqa, "--output-dir", out, "--batch-size", "2")
+    assert rc == 0, err
+    for method in ("zeroshot", "fewshot"):
+        folder = out / "model" / f"neqa__{method}"          # member = the model folder's name
+        summary = json.loads((folder / "summary.json").read_text())
+        assert set(summary) == SUMMARY_FIELDS
+        items = read_items(folder)
+        assert len(items) == summary["n_items"] == 6
+        assert all(ITEM_FIELDS <= set(r) for r in items)
+        assert summary["accuracy"] == pytest.approx(sum(r["correct"] for r in items) / 6)
+        assert summary["family"] == "mine" and summary["member"] == "model" and summary["prompt"] == method
+        assert summary["scoring_path"] == "prefix-cache" and summary["dtype"] == "float32"
+        assert all(r["prompt"].startswith("Question: ") for r in items)   # the shared prefix is not repeated
+    first = (out / "model" / "neqa__zeroshot" / "items.jsonl").read_text()
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--prompt", "zeroshot", "--data", small_neqa,
+                     "--output-dir", out)
+    assert rc == 0, err
+    assert (out / "model" / "neqa__zeroshot" / "items.jsonl").read_text() == first
+    rc, _, err = run(capsys, "--model", tiny_model_dir_2, "--member", "model", "--prompt", "zeroshot",
+                     "--data", small_neqa, "--output-dir", out)
+    assert rc == 2 and "holds another run" in err and err.endswith("\n") and err.count("error: ") == 1
+    assert err.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_family_members_and_family_data(tmp_path, capsys, tiny_model_dir, tiny_model_dir_2):
+    items = load_neqa(REPO / "data_pipeline" / "neqa_100_normalized.jsonl")[:4]
+    task2 = [{"sentence1": f"{it['question']} x.", "sentence2": f"{it['question']} not x.",
+              "choices": ["the same", "different"] if i % 2 == 0 else ["different", "the same"],
+              "answer": 1 if i % 2 == 0 else 0, "metadata": {}} for i, it in enumerate(items)]
+    data = tmp_path / "task2.jsonl"
+    write_jsonl(data, task2)
+    yaml_path = tmp_path / "tiny.yaml"
+    yaml_path.write_text(f"name: tinyfam\nbackend: hf\ndata: {{task2: {data}}}\nmembers:\n"
+                         f"  - {{name: small, model: {tiny_model_dir}, params: 1000, train_tokens: 1.0e+6}}\n"
+                         f"  - {{name: other, model: {tiny_model_dir_2}, params: 2000}}\n")
+    rc, _, err = run(capsys, "--family", yaml_path, "--task", "task2", "--prompt", "all", "--output-dir", tmp_path / "r")
+    assert rc == 0, err
+    for member, params in (("small", 1000), ("other", 2000)):
+        for method in ("weak", "strong"):
+            s = json.loads((tmp_path / "r" / "tinyfam" / member / f"task2__{method}" / "summary.json").read_text())
+            assert s["family"] == "tinyfam" and s["member"] == member and s["n_params"] == params
+            assert s["n_items"] == 4 and s["data_file"] == str(data)
+    s = json.loads((tmp_path / "r" / "tinyfam" / "small" / "task2__weak" / "summary.json").read_text())
+    assert s["flops"] == pytest.approx(6 * 1000 * 1.0e6)
+
+
+def test_prize_table_with_multi_token_classes(tmp_path, capsys, tiny_model_dir):
+    table = tmp_path / "prize.csv"
+    with open(table, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["prompt", "classes", "answer_index"])
+        w.writerow(["Q: Is the sky green?\nA:", "[' yes', ' no way']", 1])   # a Python list literal, as the prize wrote
+        w.writerow(["Q: Is water wet?\nA:", '[" yes", " no way"]', 0])       # or JSON
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--task", "prize", "--data", table,
+                     "--output-dir", tmp_path / "r")
+    assert rc == 0, err
+    items = read_items(tmp_path / "r" / "model" / "prize__table")
+    assert [r["answer"] for r in items] == [1, 0] and all(len(r["choice_logprobs"]) == 2 for r in items)
+    # " no way" is several tokens: summed log-probs are well below a single token's
+    assert all(r["choice_logprobs"][1] < r["choice_logprobs"][0] - 1 for r in items)
+
+
+def test_chain_of_thought_records(tmp_path, capsys, tiny_model_dir, small_neqa):
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--prompt", "fewshot_cot", "--data", small_neqa,
+                     "--limit", "2", "--output-dir", tmp_path / "r")
+    assert rc == 0, err
+    items = read_items(tmp_path / "r" / "model" / "neqa__fewshot_cot")
+    assert len(items) == 2
+    for r in items:
+        assert isinstance(r["generation"], str) and "\n\n" not in r["generation"]
+        assert r["p_right"] is None and r["correct"] is (r["prediction"] == r["answer"])
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--model", "/no/such/model", "--output-dir", "X"], "does not exist"),
+    (["--model", "M", "--task", "nope", "--output-dir", "X"], "unknown task 'nope'"),
+    (["--model", "M", "--task", "task2", "--prompt", "zeroshot", "--output-dir", "X"], "has no prompt 'zeroshot'"),
+    (["--model", "M", "--data", "/no/such/file.jsonl", "--output-dir", "X"], "file not found"),
+    (["--family", "no-such-family", "--output-dir", "X"], "no such family"),
+])
+def test_one_line_errors(capsys, tmp_path, argv, needle):
+    rc, _, err = run(capsys, *[a.replace("X", str(tmp_path / "out")) for a in argv])
+    assert rc == 2
+    assert err.startswith("error: ") and needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_malformed_data_names_file_line_and_field(tmp_path, capsys, tiny_model_dir):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "choices": ["a", "b"], "answer": 0}\n'
+                   '{"question": "q", "choices": ["a", "b"], "answer": "A"}\n')
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--data", bad, "--output-dir", tmp_path / "out")
+    assert rc == 2 and f"{bad}, line 2, field 'answer'" in err
+    table = tmp_path / "bad.csv"
+    table.write_text('prompt,classes,answer_index\n"Q?","[\' A\', \' B\']",0\n"Q?",not a list,0\n')
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--task", "prize", "--data", table,
+                     "--output-dir", tmp_path / "out")
+    assert rc == 2 and f"{table}, line 3, field 'classes'" in err
+
+
+def test_usage_errors(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--output-dir", "x"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["--model", "m", "--output-dir", "x", "--batch-size", "zero"])
+    assert e.value.code == 2
+
+
+def test_openai_backend_through_the_cli(tmp_path, capsys, monkeypatch, small_neqa):
+    from fake_openai_server import FakeOpenAI
+    secret = "sk-test-never-written-0123"
+    monkeypatch.setenv("NEQA_TEST_KEY", secret)
+    answers = [it["answer"] for it in load_neqa(small_neqa)[:3]]
+    with FakeOpenAI(max_requests=50, lifetime=30) as server:
+        rc, _, err = run(capsys, "--backend", "openai", "--model", "fake", "--base-url", server.url,
+                         "--api-key-env", "NEQA_TEST_KEY", "--prompt", "zeroshot,fewshot_cot", "--limit", "3",
+                         "--data", small_neqa, "--output-dir", tmp_path / "r")
+    assert rc == 0, err
+    base = tmp_path / "r" / "fake"
+    # the fake server prefers " A" (p .7 vs .2) for prompts without "[B]"
+    plain = json.loads((base / "neqa__zeroshot" / "summary.json").read_text())
+    assert plain["accuracy"] == pytest.approx(sum(a == 0 for a in answers) / 3)
+    assert plain["mean_brier"] == pytest.approx(sum((1 - (0.7 if a == 0 else 0.2) / 0.9) ** 2 for a in answers) / 3)
+    # its generation says "So the answer is B." in the first paragraph
+    cot = read_items(base / "neqa__fewshot_cot")
+    assert [r["prediction"] for r in cot] == [1, 1, 1]
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text()
