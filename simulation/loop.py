@@ -1,0 +1,253 @@
+"""The training loop: one readable function, nanoGPT style.
+
+Batches are a pure function of (seed, step), so a run that crashed and resumes from
+out_dir/state.pt sees exactly the batches the uninterrupted run would have seen.
+
+Data is either a 1-D LongTensor token stream (random windows of seq_len+1 tokens are cut
+from it) or a callable `get_batch(step, generator) -> LongTensor[B, T+1]` or `(x, y)` with
+y = -100 where no loss is wanted; the generator is seeded from (seed, step).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from data_pipeline.io import atomic_open
+from simulation.model import non_embedding_params, train_flops
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    batch_size: int
+    seq_len: int
+    lr: float = 1e-3
+    warmup: int = 50
+    weight_decay: float = 0.1
+    seed: int = 0
+    ckpt_every: int = 0       # save out_dir/checkpoints/step-N every N steps (0: none)
+    eval_every: int = 0       # validation loss every N steps (0: only at the end)
+    device: str = "auto"      # auto | cpu | cuda | cuda:1 ...
+    grad_clip: float = 1.0
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    log_every: int = 10       # rows of train_log.jsonl
+    state_every: int = 0      # save state.pt every N steps (0: at checkpoints and ~10 times a run)
+    val_batches: int = 8      # validation windows: at most val_batches * batch_size
+    progress: bool = True     # tqdm bar
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to lr * min_lr_ratio at the last step."""
+    if cfg.warmup > 0 and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(cfg.steps - cfg.warmup, 1)
+    progress = min(max(step - cfg.warmup, 0) / span, 1.0)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def stream_batch(tokens: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator) -> torch.Tensor:
+    """batch_size random windows of seq_len+1 tokens from a 1-D stream."""
+    if tokens.dim() != 1:
+        raise ValueError(f"the token stream must be 1-D, got shape {tuple(tokens.shape)}")
+    if len(tokens) < seq_len + 2:
+        raise ValueError(f"the token stream has {len(tokens)} tokens, fewer than seq_len+2 = {seq_len + 2}")
+    starts = torch.randint(0, len(tokens) - seq_len - 1, (batch_size,), generator=generator)
+    return torch.stack([tokens[s:s + seq_len + 1] for s in starts.tolist()])
+
+
+def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(batch, (tuple, list)):
+        x, y = batch
+        return x.long(), y.long()
+    return batch[:, :-1].long(), batch[:, 1:].long()
+
+
+def val_windows(val_tokens: torch.Tensor, cfg: TrainConfig) -> list[torch.Tensor]:
+    """Fixed, non-overlapping windows spread over the validation stream."""
+    n = min(len(val_tokens) // (cfg.seq_len + 1), cfg.val_batches * cfg.batch_size)
+    if n == 0:
+        raise ValueError(f"the validation stream has {len(val_tokens)} tokens, fewer than seq_len+1")
+    stride = len(val_tokens) // n
+    windows = torch.stack([val_tokens[i * stride:i * stride + cfg.seq_len + 1] for i in range(n)])
+    return list(windows.split(cfg.batch_size))
+
+
+def loss_of(model, x, y, device) -> torch.Tensor:
+    x, y = x.to(device), y.to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = model(input_ids=x).logits
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
+                                             ignore_index=-100)
+
+
+@torch.no_grad()
+def evaluate_loss(model, batches, device) -> float:
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches:
+        x, y = split_batch(batch)
+        n = int((y != -100).sum())
+        total += float(loss_of(model, x, y, device)) * n
+        count += n
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def is_complete(folder) -> bool:
+    folder = Path(folder)
+    weights = any(folder.glob("model*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
+    return (folder / "config.json").exists() and weights
+
+
+def save_pretrained_atomic(model, tokenizer, folder) -> None:
+    """save_pretrained into a temporary folder, then rename: a crash never leaves half a model."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def read_log(path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:   # a line cut short by a crash
+            break
+    return rows
+
+
+def _optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val_tokens=None, tokenizer=None,
+          log=print) -> list[dict]:
+    """Train `model` in place for cfg.steps steps and return the log rows
+    (step, tokens, loss, val_loss, tokens_per_s, flops, lr).
+
+    Writes out_dir/train_log.jsonl, out_dir/state.pt (for resuming), out_dir/checkpoints/step-N
+    and finally out_dir/final (HF format, with the tokenizer if given). If out_dir/final is already
+    complete, loads its weights into `model` and returns the saved log without training."""
+    out_dir = Path(out_dir)
+    final_dir, state_path, log_path = out_dir / "final", out_dir / "state.pt", out_dir / "train_log.jsonl"
+    device = resolve_device(cfg.device)
+
+    if is_complete(final_dir):
+        log(f"{final_dir} is complete; skipping training")
+        trained = type(model).from_pretrained(final_dir)
+        model.load_state_dict(trained.state_dict())
+        return read_log(log_path)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device).train()
+    optimizer = _optimizer(model, cfg)
+    n_params = non_embedding_params(model)
+    if callable(tokens):
+        get_batch = tokens
+    else:
+        stream = torch.as_tensor(tokens, dtype=torch.long)
+        get_batch = lambda step, g: stream_batch(stream, cfg.batch_size, cfg.seq_len, g)  # noqa: E731
+    val_batches = None
+    if val_tokens is not None:
+        val_batches = val_tokens if isinstance(val_tokens, list) else \
+            val_windows(torch.as_tensor(val_tokens, dtype=torch.long), cfg)
+    state_every = cfg.state_every or cfg.ckpt_every or max(cfg.steps // 10, 1)
+
+    start, tokens_seen = 0, 0   # tokens_seen: input positions processed (padding included)
+    torch.manual_seed(cfg.seed)
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start, tokens_seen = state["step"], state["tokens"]
+        log(f"resuming {out_dir} from step {start}")
+    history = [r for r in read_log(log_path) if r["step"] <= start]
+    with atomic_open(log_path) as f:   # drop rows logged after the state we resume from
+        f.writelines(json.dumps(r) + "\n" for r in history)
+
+    def save_state(step: int) -> None:
+        tmp = state_path.with_name(".state.pt.tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+                    "step": step, "tokens": tokens_seen, "config": asdict(cfg)}, tmp)
+        os.replace(tmp, state_path)
+
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=out_dir.name,
+               disable=not cfg.progress, unit="step")
+    t_last, tokens_since, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    for step in bar:
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = split_batch(get_batch(step, step_generator(cfg.seed, step)))
+        loss = loss_of(model, x, y, device)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+
+        done = step + 1
+        loss_sum, loss_n, tokens_since = loss_sum + loss.item(), loss_n + 1, tokens_since + x.numel()
+        tokens_seen += x.numel()
+        last = done == cfg.steps
+        do_eval = val_batches is not None and (last or (cfg.eval_every and done % cfg.eval_every == 0))
+        logged = last or do_eval or (cfg.log_every and done % cfg.log_every == 0)
+        if logged:
+            now = time.perf_counter()
+            row = {"step": done, "tokens": tokens_seen, "loss": loss_sum / loss_n,
+                   "val_loss": evaluate_loss(model, val_batches, device) if do_eval else None,
+                   "tokens_per_s": tokens_since / max(now - t_last, 1e-9),
+                   "flops": train_flops(n_params, tokens_seen), "lr": lr}
+            history.append(row)
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+            if do_eval:
+                msg = f"{out_dir.name} step {done}: loss {row['loss']:.4f} val_loss {row['val_loss']:.4f}"
+                (tqdm.write if log is print and cfg.progress else log)(msg)
+            tokens_since, loss_sum, loss_n = 0, 0.0, 0
+        if cfg.ckpt_every and done % cfg.ckpt_every == 0:
+            save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{done}")
+        if not last and done % state_every == 0:
+            save_state(done)
+        if logged:   # tokens/s counts training only, not evaluation or saving
+            t_last = time.perf_counter()
+    bar.close()
+
+    save_pretrained_atomic(model, tokenizer, final_dir)
+    if state_path.exists():
+        state_path.unlink()   # final/ is complete: nothing left to resume
+    return history

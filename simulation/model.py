@@ -1,0 +1,42 @@
+"""GPT-2-shaped language models of any size, and the parameter / compute counts scaling laws use."""
+from __future__ import annotations
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+
+def make_model(vocab_size: int, n_layer: int, n_head: int, n_embd: int, n_positions: int = 128,
+               seed: int = 0, **config) -> GPT2LMHeadModel:
+    """A freshly initialised GPT-2 (no dropout, tied embeddings). The seed fixes the weights
+    without touching the global random state. Extra keyword arguments go to GPT2Config."""
+    if n_embd % n_head:
+        raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+    settings = dict(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                    n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                    bos_token_id=0, eos_token_id=0, tie_word_embeddings=True)
+    settings.update(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPT2LMHeadModel(GPT2Config(**settings))
+
+
+def non_embedding_params(model) -> int:
+    """Parameters outside the token and position embeddings (Kaplan et al.'s N).
+    The (tied) output head shares the token embedding and is not counted either."""
+    embeddings = {id(p) for p in model.get_input_embeddings().parameters()}
+    wpe = getattr(getattr(model, "transformer", None), "wpe", None)
+    if wpe is not None:
+        embeddings |= {id(p) for p in wpe.parameters()}
+    embeddings |= {id(p) for p in model.get_output_embeddings().parameters()}
+    seen, n = set(), 0
+    for p in model.parameters():
+        if id(p) in embeddings or id(p) in seen:
+            continue
+        seen.add(id(p))
+        n += p.numel()
+    return n
+
+
+def train_flops(n_params: int, n_tokens: int) -> float:
+    """Training compute C ≈ 6·N·D (forward 2ND + backward 4ND)."""
+    return 6.0 * float(n_params) * float(n_tokens)

@@ -1,0 +1,224 @@
+"""Figure 5: NeQA as the composition of task 1 (answer the plain question) and task 2 (understand negation).
+
+A model that answers the plain question right with probability t1 and "flips" for the negation
+with probability t2 is right on the negated question when it does both or neither:
+    NeQA = t1·t2 + (1 − t1)(1 − t2).
+Task 1 rises linearly from chance (0.5). Task 2 is the probability of treating the negated question
+as different from the original: near 0 for small models (they answer it like the original), then a
+sigmoid to 1. Before task 2 switches on, NeQA = 1 − t1 falls below 50%; afterwards it follows t1:
+a U shape. (A task-2 floor of 0.5 would make NeQA flat at 0.5 instead: the floor is what matters.)
+
+    python -m simulation.task_decompose                       # the simulated curves
+    python -m simulation.task_decompose --results results     # plus measured task 1 / task 2 → predicted NeQA
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from data_pipeline.io import DataError, atomic_open
+
+FIG_NAME = "fig5_task_decomposition"
+MEASURED_NAME = "fig5_measured_decomposition"
+
+
+def linear(x, a: float, b: float):
+    """Task 1: a·x + b, clipped to [0, 1]."""
+    return np.clip(a * np.asarray(x, dtype=float) + b, 0.0, 1.0)
+
+
+def sigmoid(x, mid: float, k: float, lo: float = 0.0, hi: float = 1.0):
+    """Task 2: from lo to hi, half-way at x = mid, steepness k."""
+    return lo + (hi - lo) / (1.0 + np.exp(-k * (np.asarray(x, dtype=float) - mid)))
+
+
+def compose(t1, t2):
+    """P(right on the negated question) = both right + both wrong."""
+    t1, t2 = np.asarray(t1, dtype=float), np.asarray(t2, dtype=float)
+    return t1 * t2 + (1.0 - t1) * (1.0 - t2)
+
+
+def is_u_shaped(y, margin: float = 0.05) -> bool:
+    """The minimum lies strictly inside and both ends are at least `margin` above it."""
+    y = np.asarray(y, dtype=float)
+    i = int(np.argmin(y))
+    return 0 < i < len(y) - 1 and y[0] - y[i] >= margin and y[-1] - y[i] >= margin
+
+
+def simulate(args) -> dict[str, np.ndarray]:
+    x = np.linspace(args.x_min, args.x_max, args.points)
+    t1 = linear(x, args.t1_slope, args.t1_intercept)
+    t2 = sigmoid(x, args.t2_midpoint, args.t2_steepness, args.t2_floor, args.t2_ceiling)
+    return {"scale": x, "task1": t1, "task2": t2, "neqa": compose(t1, t2)}
+
+
+def _summary(path: Path) -> dict:
+    try:
+        s = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, None, f"malformed JSON ({e.msg})") from None
+    acc = s.get("accuracy")
+    if not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
+        raise DataError(path, None, "accuracy", f"expected a number in [0, 1], got {acc!r}")
+    return s
+
+
+def above_chance(accuracy):
+    """Two-choice accuracy above chance as a probability: 0.5 → 0, 1 → 1 (clipped)."""
+    return np.clip(2.0 * np.asarray(accuracy, dtype=float) - 1.0, 0.0, 1.0)
+
+
+def measured_rows(results_dir, t1_prompt: str = "zeroshot", t2_prompt: str = "strong",
+                  neqa_prompt: str = "zeroshot", t2_above_chance: bool = False) -> list[dict]:
+    """One row per family member that has task-1 and task-2 summaries: measured accuracies,
+    the composed prediction, and the measured NeQA accuracy (None when not evaluated).
+    With t2_above_chance the task-2 accuracy enters the composition as above_chance(accuracy)."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise DataError(results_dir, None, None, "results folder not found")
+    rows = []
+    for member_dir in sorted(p for p in results_dir.glob("*/*") if p.is_dir()):
+        t1_path = member_dir / f"task1__{t1_prompt}" / "summary.json"
+        t2_path = member_dir / f"task2__{t2_prompt}" / "summary.json"
+        if not (t1_path.exists() and t2_path.exists()):
+            continue
+        s1, s2 = _summary(t1_path), _summary(t2_path)
+        neqa_path = member_dir / f"neqa__{neqa_prompt}" / "summary.json"
+        neqa = _summary(neqa_path)["accuracy"] if neqa_path.exists() else None
+        t2 = float(above_chance(s2["accuracy"])) if t2_above_chance else s2["accuracy"]
+        rows.append({"family": member_dir.parent.name, "member": member_dir.name,
+                     "n_params": s1.get("n_params") or s2.get("n_params"),
+                     "task1": s1["accuracy"], "task2": s2["accuracy"],
+                     "predicted_neqa": float(compose(s1["accuracy"], t2)), "measured_neqa": neqa})
+    rows.sort(key=lambda r: (r["family"], r["n_params"] is None, r["n_params"] or 0, r["member"]))
+    return rows
+
+
+def write_csv(path, rows: list[dict]) -> None:
+    with atomic_open(path) as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
+    paths = []
+    for ext in ("png", "pdf"):
+        path = out_dir / f"{name}.{ext}"
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def plot_simulated(curves: dict, out_dir: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    ax.plot(curves["scale"], curves["task1"], label="Task 1 (question answering): linear", color="tab:blue")
+    ax.plot(curves["scale"], curves["task2"], label="Task 2 (negation understanding): sigmoid", color="tab:orange")
+    ax.plot(curves["scale"], curves["neqa"], label="NeQA (composed)", color="black", lw=2)
+    ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ax.set_xlabel("Scale")
+    ax.set_ylabel("Accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("NeQA = t1·t2 + (1−t1)(1−t2)")
+    ax.legend(fontsize=7, loc="lower right")
+    paths = save_figure(fig, out_dir, FIG_NAME)
+    plt.close(fig)
+    return paths
+
+
+def plot_measured(rows: list[dict], out_dir: Path, t2_prompt: str) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    families = sorted({r["family"] for r in rows})
+    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.4), squeeze=False)
+    for ax, family in zip(axes[0], families):
+        fam = [r for r in rows if r["family"] == family]
+        x = np.arange(len(fam))
+        ax.plot(x, [r["task1"] for r in fam], "o-", label="task 1 (measured)", color="tab:blue")
+        ax.plot(x, [r["task2"] for r in fam], "o-", label=f"task 2, {t2_prompt} (measured)", color="tab:orange")
+        ax.plot(x, [r["predicted_neqa"] for r in fam], "s--", label="NeQA predicted", color="black")
+        measured = [(i, r["measured_neqa"]) for i, r in enumerate(fam) if r["measured_neqa"] is not None]
+        if measured:
+            ax.plot(*zip(*measured), "s-", label="NeQA measured", color="tab:red")
+        ax.axhline(0.5, color="grey", ls=":", lw=1)
+        ax.set_xticks(x, [r["member"] for r in fam], rotation=30, ha="right", fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(family)
+        ax.set_ylabel("Accuracy")
+    axes[0][0].legend(fontsize=7)
+    paths = save_figure(fig, out_dir, MEASURED_NAME)
+    plt.close(fig)
+    return paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--t1-slope", type=float, default=0.05, help="task 1 = slope·scale + intercept (clipped to [0,1])")
+    p.add_argument("--t1-intercept", type=float, default=0.5, help="task-1 accuracy at scale 0 (chance = 0.5)")
+    p.add_argument("--t2-midpoint", type=float, default=7.0, help="scale where task 2 is half-way")
+    p.add_argument("--t2-steepness", type=float, default=1.5, help="sigmoid steepness of task 2")
+    p.add_argument("--t2-floor", type=float, default=0.0,
+                   help="task 2 for the smallest models (0: they treat the negated question as the original)")
+    p.add_argument("--t2-ceiling", type=float, default=1.0, help="task 2 for the largest models")
+    p.add_argument("--x-min", type=float, default=0.0)
+    p.add_argument("--x-max", type=float, default=10.0)
+    p.add_argument("--points", type=int, default=101)
+    p.add_argument("--results", type=Path, help="evaluation results folder: also compose measured task 1 and task 2")
+    p.add_argument("--t1-prompt", default="zeroshot", help="prompt of the task-1 results")
+    p.add_argument("--t2-prompt", default="strong", choices=["weak", "strong"], help="prompt of the task-2 results")
+    p.add_argument("--neqa-prompt", default="zeroshot", help="prompt of the measured NeQA results")
+    p.add_argument("--t2-above-chance", action="store_true",
+                   help="compose with task 2 rescaled from the two-choice chance level (2·acc − 1, clipped): "
+                        "a model at 50%% on task 2 then counts as never telling negated from original")
+    p.add_argument("--out-dir", type=Path, default=Path("results/figures"))
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.points < 3:
+        print("error: --points must be at least 3", file=sys.stderr)
+        return 2
+    try:
+        curves = simulate(args)
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(args.out_dir / f"{FIG_NAME}.csv",
+                  [{k: float(v[i]) for k, v in curves.items()} for i in range(args.points)])
+        paths = plot_simulated(curves, args.out_dir)
+        i = int(np.argmin(curves["neqa"]))
+        print(f"simulated NeQA: {curves['neqa'][0]:.3f} at scale {curves['scale'][0]:g}, minimum "
+              f"{curves['neqa'][i]:.3f} at {curves['scale'][i]:g}, {curves['neqa'][-1]:.3f} at "
+              f"{curves['scale'][-1]:g} ({'U-shaped' if is_u_shaped(curves['neqa']) else 'not U-shaped'})")
+        if args.results is not None:
+            rows = measured_rows(args.results, args.t1_prompt, args.t2_prompt, args.neqa_prompt,
+                                 args.t2_above_chance)
+            if not rows:
+                raise DataError(args.results, None, None, f"no member has both task1__{args.t1_prompt} and "
+                                f"task2__{args.t2_prompt} summaries")
+            write_csv(args.out_dir / f"{MEASURED_NAME}.csv", rows)
+            paths += plot_measured(rows, args.out_dir, args.t2_prompt)
+            for r in rows:
+                m = "n/a" if r["measured_neqa"] is None else f"{r['measured_neqa']:.3f}"
+                print(f"{r['family']}/{r['member']}: task1 {r['task1']:.3f} task2 {r['task2']:.3f} "
+                      f"-> predicted NeQA {r['predicted_neqa']:.3f} (measured {m})")
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

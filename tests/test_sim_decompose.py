@@ -1,0 +1,90 @@
+"""Figure 5: the task composition and its command."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from simulation import task_decompose as td
+
+
+def test_compose_hand_values():
+    assert td.compose(1, 1) == 1
+    assert td.compose(1, 0) == 0
+    assert td.compose(0, 0) == 1          # wrong on the plain question and no flip: right by accident
+    assert td.compose(0, 1) == 0
+    for t2 in (0, 0.1, 0.7, 1):
+        assert td.compose(0.5, t2) == pytest.approx(0.5)
+    assert td.compose(0.8, 0.25) == pytest.approx(0.8 * 0.25 + 0.2 * 0.75)
+
+
+def test_linear_is_clipped_and_sigmoid_has_its_floor():
+    assert list(td.linear([-10, 0, 2, 100], 0.1, 0.5)) == [0.0, 0.5, pytest.approx(0.7), 1.0]
+    assert td.sigmoid(3.0, 3.0, 2.0) == pytest.approx(0.5)
+    assert td.sigmoid(3.0, 3.0, 2.0, lo=0.5) == pytest.approx(0.75)
+    assert td.sigmoid(-50, 0, 1) == pytest.approx(0, abs=1e-12)
+    assert td.sigmoid(50, 0, 1, lo=0.2, hi=0.9) == pytest.approx(0.9)
+
+
+def test_default_parameters_give_a_u_shape():
+    args = td.build_parser().parse_args([])
+    c = td.simulate(args)
+    assert td.is_u_shaped(c["neqa"])
+    assert c["neqa"][0] == pytest.approx(0.5)
+    assert c["neqa"].min() < 0.4 and c["neqa"][-1] > 0.9
+    # with a task-2 floor at chance (0.5) the composition stays at chance: no dip
+    flat = td.simulate(td.build_parser().parse_args(["--t2-floor", "0.5"]))
+    assert not td.is_u_shaped(flat["neqa"]) and flat["neqa"].min() >= 0.5 - 1e-9
+
+
+def test_is_u_shaped():
+    assert td.is_u_shaped([0.5, 0.3, 0.2, 0.6])
+    assert not td.is_u_shaped([0.5, 0.6, 0.7])
+    assert not td.is_u_shaped([0.7, 0.5, 0.3])
+
+
+def summary(folder, accuracy, n_params=None):
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"accuracy": accuracy, "n_params": n_params}))
+
+
+def test_results_folder_composition(tmp_path):
+    res = tmp_path / "results"
+    # family "fam": small member answers at chance and never flips; big member knows and flips
+    summary(res / "fam" / "small" / "task1__zeroshot", 0.6, 1000)
+    summary(res / "fam" / "small" / "task2__strong", 0.0, 1000)
+    summary(res / "fam" / "small" / "task2__weak", 1.0, 1000)
+    summary(res / "fam" / "small" / "neqa__zeroshot", 0.45, 1000)
+    summary(res / "fam" / "big" / "task1__zeroshot", 0.9, 10**6)
+    summary(res / "fam" / "big" / "task2__strong", 1.0, 10**6)
+    summary(res / "fam" / "onlyneqa" / "neqa__zeroshot", 0.5, 10)   # no task 1/2: left out
+    out = tmp_path / "figs"
+    assert td.main(["--results", str(res), "--out-dir", str(out)]) == 0
+    with open(out / "fig5_measured_decomposition.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["member"] for r in rows] == ["small", "big"]          # ordered by size, not name
+    assert float(rows[0]["predicted_neqa"]) == pytest.approx(0.4)   # 0.6·0 + 0.4·1
+    assert float(rows[1]["predicted_neqa"]) == pytest.approx(0.9)
+    assert float(rows[0]["measured_neqa"]) == pytest.approx(0.45)
+    assert rows[1]["measured_neqa"] == ""
+    for name in ("fig5_measured_decomposition", "fig5_task_decomposition"):
+        assert (out / f"{name}.png").stat().st_size > 0 and (out / f"{name}.pdf").stat().st_size > 0
+    # the weak task-2 prompt is picked by option
+    rows = td.measured_rows(res, t2_prompt="weak")
+    assert [r["member"] for r in rows] == ["small"] and rows[0]["predicted_neqa"] == pytest.approx(0.6)
+    rows = td.measured_rows(res, t2_prompt="weak", t2_above_chance=True)
+    assert rows[0]["predicted_neqa"] == pytest.approx(0.6)
+    summary(res / "fam" / "mid" / "task1__zeroshot", 0.8, 5000)
+    summary(res / "fam" / "mid" / "task2__strong", 0.5, 5000)
+    mid = [r for r in td.measured_rows(res, t2_above_chance=True) if r["member"] == "mid"][0]
+    assert mid["predicted_neqa"] == pytest.approx(0.2)   # chance on task 2 → no flips → 1 − t1
+
+
+def test_bad_summary_is_a_clear_error(tmp_path, capsys):
+    res = tmp_path / "results"
+    summary(res / "fam" / "m" / "task1__zeroshot", 75, 1)   # a percentage, not a fraction
+    summary(res / "fam" / "m" / "task2__strong", 0.5, 1)
+    assert td.main(["--results", str(res), "--out-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "task1__zeroshot" in err and "accuracy" in err
+    assert td.main(["--results", str(tmp_path / "missing"), "--out-dir", str(tmp_path / "o")]) == 2
