@@ -22,6 +22,10 @@ FEW_SHOT = [
 ]
 
 NEQA_PROMPTS = ("zeroshot", "zeroshot_hint", "fewshot", "fewshot_hint", "fewshot_cot")
+# Cloze scoring: no header and no letters; each option's own text is scored after the question
+# ("The heron does not live in the" + " marsh"). The inverse-scaling-prize style reading of a
+# question, and the one small models can do before they can match options to letters.
+CLOZE = "cloze"
 TASK2_PROMPTS = ("weak", "strong")
 TASK2_HINT = "Negated sentences are different from original sentences."
 

@@ -25,14 +25,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from data_pipeline.io import DataError, atomic_open  # noqa: E402
-from data_pipeline.prompts import NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
+from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import REPO_ROOT, Family, list_families, load_family  # noqa: E402
 
 PUBLISHED_CSV = REPO_ROOT / "eval_pipeline" / "published" / "paper_figure_values.csv"
 COLUMNS = ["family", "member", "params", "flops", "order", "task", "prompt", "accuracy", "ci_lo", "ci_hi",
            "n_items", "source"]
 PROMPT_TITLES = {"zeroshot": "Zero-shot", "zeroshot_hint": "Zero-shot + hint", "fewshot": "Few-shot",
-                 "fewshot_hint": "Few-shot + hint", "fewshot_cot": "Few-shot chain of thought"}
+                 "fewshot_hint": "Few-shot + hint", "fewshot_cot": "Few-shot chain of thought",
+                 "cloze": "Cloze (option text)"}
 X_LABELS = {"params": "Parameters", "flops": "Training FLOPs", "order": "Scale (place in family)"}
 SUMMARY_FIELDS = ("family", "member", "task", "prompt", "accuracy")
 TASK2_STYLE = {"weak": ("s", 0.5), "strong": ("o", 1.0)}   # marker and opacity of the two task-2 prompts
@@ -217,7 +218,7 @@ def _legend_space(n: int) -> tuple:
 
 def figure2(points, x, labels, colors, out_dir) -> list[Path]:
     neqa = [p for p in points if p["task"] == "neqa"]
-    prompts = [m for m in NEQA_PROMPTS if any(p["prompt"] == m for p in neqa)]
+    prompts = [m for m in NEQA_PROMPTS + (CLOZE,) if any(p["prompt"] == m for p in neqa)]
     if not prompts:
         return []
     fig, axes = plt.subplots(1, len(prompts), figsize=(3.4 * len(prompts) + 0.6, 3.6), sharey=True, squeeze=False)
@@ -230,12 +231,15 @@ def figure2(points, x, labels, colors, out_dir) -> list[Path]:
     return _save(fig, out_dir, "figure2_neqa")
 
 
-def figure4(points, x, labels, colors, out_dir) -> list[Path]:
-    panels = [("Task 1: question answering", [p for p in points if p["task"] == "task1"], None),
+def figure4(points, x, labels, colors, out_dir, prompt: str = "zeroshot") -> list[Path]:
+    """Task 1 and NeQA read with the same prompt method (the paper: zero-shot), task 2 with both prompts."""
+    title = PROMPT_TITLES.get(prompt, prompt).lower()
+    panels = [(f"Task 1: question answering ({title})",
+               [p for p in points if p["task"] == "task1" and p["prompt"] == prompt], None),
               ("Task 2: negation understanding", [p for p in points if p["task"] == "task2"],
                TASK2_STYLE),
-              ("NeQA (zero-shot)", [p for p in points if p["task"] == "neqa" and p["prompt"] == "zeroshot"], None)]
-    if not any(pts for _, pts, _ in panels):
+              (f"NeQA ({title})", [p for p in points if p["task"] == "neqa" and p["prompt"] == prompt], None)]
+    if not (panels[0][1] or panels[2][1]):
         return []
     fig, axes = plt.subplots(1, 3, figsize=(11.0, 3.6), sharey=True)
     for ax, (title, pts, style) in zip(axes, panels):
@@ -246,7 +250,7 @@ def figure4(points, x, labels, colors, out_dir) -> list[Path]:
                    [f"{k} prompt" for k in TASK2_STYLE], loc="best", fontsize=8, framealpha=0.8)
     shown = [p for _, pts, _ in panels for p in pts]
     fig.tight_layout(rect=_legend_space(_legend(fig, shown, labels, colors)))
-    return _save(fig, out_dir, "figure4_tasks")
+    return _save(fig, out_dir, "figure4_tasks" + ("" if prompt == "zeroshot" else f"_{prompt}"))
 
 
 def write_points(points, path: Path) -> None:
@@ -277,6 +281,7 @@ def plot(results_dir, x="params", published=False, out_dir=None) -> dict:
     labels = {n: f.label for n, f in families.items()}
     colors = _colors(plotted)
     files = figure2(plotted, x, labels, colors, out_dir) + figure4(plotted, x, labels, colors, out_dir)
+    files += figure4(plotted, x, labels, colors, out_dir, prompt=CLOZE)   # nothing when no cloze results
     write_points(plotted, out_dir / "points.csv")
     return {"points": plotted, "files": files + [out_dir / "points.csv"]}
 

@@ -1,6 +1,6 @@
 """Tasks turn data items into backend requests; they know nothing of models or scores.
 
-    neqa   NeQA items, prompts.NEQA_PROMPTS          (default data_pipeline/neqa.jsonl)
+    neqa   NeQA items, prompts.NEQA_PROMPTS + cloze  (default data_pipeline/neqa.jsonl)
     task1  the same questions without the negation   (default data_pipeline/neqa_task1.jsonl)
     task2  negation understanding, prompts weak/strong (default data_pipeline/neqa_task2.jsonl)
     prize  an inverse-scaling-prize table (CSV or JSONL with prompt, classes, answer_index); its one
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from data_pipeline.io import DataError, FieldError, read_jsonl
-from data_pipeline.prompts import LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
+from data_pipeline.prompts import CLOZE, LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
 from data_pipeline.schema import check_neqa
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest
 
@@ -104,13 +104,17 @@ class Task:
     load: Callable[[Path], list[dict]]
 
     def render(self, item: dict, method: str) -> str:
+        if method == CLOZE:
+            return item["question"]
         if self.name in ("neqa", "task1"):
             return neqa_prompt(item, method)
         if self.name == "task2":
             return task2_prompt(item, method)
         return item["prompt"]
 
-    def options(self, item: dict) -> list[str]:
+    def options(self, item: dict, method: str = "") -> list[str]:
+        if method == CLOZE:
+            return [" " + c for c in item["choices"]]
         return item["classes"] if self.name == "prize" else LETTER_OPTIONS[:len(item["choices"])]
 
     def question(self, item: dict) -> str:
@@ -125,10 +129,10 @@ class Task:
         text = self.render(item, method)
         if self.generative(method):
             return GenerateRequest(context=text, max_tokens=COT_MAX_TOKENS, stop="\n\n")
-        return ScoreRequest(context=text, options=self.options(item))
+        return ScoreRequest(context=text, options=self.options(item, method))
 
     def shared_prefix(self, method: str, items: list[dict]) -> str:
-        if self.name in ("neqa", "task1"):
+        if self.name in ("neqa", "task1") and method != CLOZE:
             return prefix(method)
         return _common_prefix([self.render(it, method) for it in items])
 
@@ -146,8 +150,8 @@ def _load_task2(path):
 
 
 TASKS = {
-    "neqa": Task("neqa", "data_pipeline/neqa.jsonl", NEQA_PROMPTS, _load_neqa),
-    "task1": Task("task1", "data_pipeline/neqa_task1.jsonl", NEQA_PROMPTS, _load_neqa),
+    "neqa": Task("neqa", "data_pipeline/neqa.jsonl", NEQA_PROMPTS + (CLOZE,), _load_neqa),
+    "task1": Task("task1", "data_pipeline/neqa_task1.jsonl", NEQA_PROMPTS + (CLOZE,), _load_neqa),
     "task2": Task("task2", "data_pipeline/neqa_task2.jsonl", TASK2_PROMPTS, _load_task2),
     "prize": Task("prize", "data_pipeline/exports/neqa_zeroshot.csv", ("table",), load_prize),
 }

@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # Figure 5 and Figure 6: bash simulation/run.sh [--quick]
-#   Figure 5: the task-decomposition curves (and, when results/ holds evaluations, the measured composition).
+#   Figure 5: the task-decomposition curves (the measured composition: python -m simulation.task_decompose --results DIR).
 #   Figure 6: train the size × negation-ratio grid on the generated sentiment corpus, then evaluate it.
 # --quick: 2 sizes × 2 ratios, 150 steps (a smoke test, ~30 s of training), into runs/sentiment_quick.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
+source "$(dirname "$0")/../scripts/env.sh"
 if [[ "${1:-}" == "--quick" ]]; then
   RUNS=runs/sentiment_quick; OUT=runs/sentiment_quick/figures
   SIZES="1 3"; RATIOS="0 0.1"; STEPS=150
@@ -13,11 +11,7 @@ else
   RUNS=runs/sentiment; OUT=results/figures
   SIZES="0 1 2 3 4"; RATIOS="0 0.01 0.05 0.2"; STEPS=300
 fi
-RESULTS=()
-if [[ "${1:-}" != "--quick" ]] && compgen -G "results/*/*/task1__*/summary.json" > /dev/null; then
-  RESULTS=(--results results)
-fi
-$PY -m simulation.task_decompose --out-dir "$OUT" "${RESULTS[@]}"
+python -m simulation.task_decompose --out-dir "$OUT"
 # one process for the whole grid (imports cost seconds); one thread is faster for models this small
-$PY -m simulation.train --task sentiment --size $SIZES --ratio $RATIOS --steps $STEPS --threads 1 --quiet --runs "$RUNS"
-$PY -m simulation.eval --task sentiment --runs "$RUNS" --out-dir "$OUT"
+python -m simulation.train --task sentiment --size $SIZES --ratio $RATIOS --steps $STEPS --threads 1 --quiet --runs "$RUNS"
+python -m simulation.eval --task sentiment --runs "$RUNS" --out-dir "$OUT"

@@ -1,0 +1,159 @@
+"""Write REPORT.md from what the pipeline stages left on disk: every figure, and for each curve the
+trend it shows (eval_pipeline.trends.classify_trend) with the numbers behind it.
+
+    python scripts/report.py --results results --eval results/eval --family-run runs/tinyworld
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eval_pipeline.trends import classify_trend
+
+FIG5_SIM_N = 100_000  # the simulated curves are exact; a large n makes the bootstrap noise-free
+
+
+def _img(path: Path, out: Path, caption: str) -> str:
+    if not path.exists():
+        return f"*{caption}: not produced ({path}).*\n"
+    return f"![{caption}]({os.path.relpath(path, out.parent)})\n"
+
+
+def _pct(values) -> str:
+    return " → ".join(f"{100 * v:.0f}" for v in values)
+
+
+def _trend_row(name: str, x, acc, n) -> str:
+    t = classify_trend(np.asarray(x, float), np.asarray(acc, float), n_items=n)
+    turn = "" if t.turning_point is None or np.isnan(t.turning_point) else f"{t.turning_point:.3g}"
+    return (f"| {name} | {_pct(acc)} | **{t.label}** | {t.slope:+.3f} ({t.slope_support:.2f}) "
+            f"| {turn} | {'yes' if t.at_chance else 'no'} |")
+
+
+TREND_HEAD = ("| curve | accuracy % (small → large) | trend | slope per decade (support) | turning point | at chance |\n"
+              "|---|---|---|---|---|---|")
+
+
+def section_data(results: Path, out: Path, check_json: Path | None) -> list[str]:
+    lines = ["## 1. The benchmark (Figure 3)", "",
+             "`data_pipeline/neqa.jsonl` is the published release (1,718 items). Agreement of our negation rules "
+             "with the release (`python -m data_pipeline.check`), contraction and prompt wording aside:", ""]
+    if check_json and check_json.exists():
+        rep = json.loads(check_json.read_text())
+        lines += [f"Root-verb finder: {rep['parser']}.", "", "| published rule | n | agree | rate |", "|---|---|---|---|"]
+        for rule, r in rep["per_rule"].items():
+            lines.append(f"| {rule} | {r['n']} | {r['agree']} | {100 * r['rate']:.1f}% |")
+        lines += [f"| all rule-made | {rep['n']} | {rep['agree']} | {100 * rep['rate']:.1f}% |", ""]
+    lines.append(_img(results / "figures" / "fig3_neqa_stats.png", out, "Figure 3: make-up of NeQA"))
+    return lines
+
+
+def section_fig5(results: Path, out: Path) -> list[str]:
+    lines = ["## 2. Task decomposition (Figure 5)", "",
+             "NeQA = t1·t2 + (1 − t1)(1 − t2), task 1 linear in scale, task 2 a sigmoid "
+             "(`python -m simulation.task_decompose`).", ""]
+    csv = results / "figures" / "fig5_task_decomposition.csv"
+    if csv.exists():
+        df = pd.read_csv(csv)
+        idx = np.linspace(0, len(df) - 1, 6).round().astype(int)  # six evenly spaced points for the table
+        sub = df.iloc[idx]
+        lines += [TREND_HEAD]
+        for col in ("task1", "task2", "neqa"):
+            lines.append(_trend_row(f"simulated {col}", sub["scale"].to_numpy() + 1, sub[col], FIG5_SIM_N))
+        low = df.loc[df["neqa"].idxmin()]
+        lines += ["", f"The composed curve falls to {100 * low['neqa']:.1f}% at scale {low['scale']:.1f} and "
+                      f"ends at {100 * df['neqa'].iloc[-1]:.1f}%.", ""]
+    lines.append(_img(results / "figures" / "fig5_task_decomposition.png", out, "Figure 5"))
+    measured = results / "figures" / "fig5_measured_decomposition.png"
+    if measured.exists():
+        lines.append(_img(measured, out, "Figure 5, measured: composition of measured task 1 and task 2"))
+    return lines
+
+
+def section_fig6(results: Path, out: Path) -> list[str]:
+    lines = ["## 3. Negation ratio × model size (Figure 6)", "",
+             "GPT-2-shaped models trained from scratch on sentiment reviews whose suffix is negated in a "
+             "fraction r of the training sentences (`bash simulation/run.sh`). Trend of each task along size, "
+             "per ratio:", ""]
+    csv = results / "figures" / "fig6_negation_ratio.csv"
+    if csv.exists():
+        df = pd.read_csv(csv)
+        lines.append(TREND_HEAD)
+        for ratio, g in df.groupby("ratio"):
+            g = g.sort_values("non_embedding_params")
+            for col in ("task1", "task2", "neqa"):
+                lines.append(_trend_row(f"r = {ratio:g}, {col}", g["non_embedding_params"], g[col],
+                                        int(g["n_test"].iloc[0])))
+        lines.append("")
+    lines.append(_img(results / "figures" / "fig6_negation_ratio.png", out, "Figure 6"))
+    return lines
+
+
+def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: Path) -> list[str]:
+    lines = ["## 4. The offline family: NeQA, task 1 and task 2 (Figures 2 and 4)", ""]
+    if family_run and (family_run / "family.json").exists():
+        fam = json.loads((family_run / "family.json").read_text())
+        knobs = ", ".join(f"{k}={v}" for k, v in fam.get("world", {}).items())
+        train = fam.get("training", {})
+        lines += [f"Generator settings: {knobs}.", "",
+                  f"Training: {train.get('tokens_per_member')} tokens per member, batch "
+                  f"{train.get('batch_size')} × {train.get('seq_len')} tokens, seed {train.get('seed')}. "
+                  "Why these values: `simulation/TINYWORLD.md`.", ""]
+    points = eval_dir / "figures" / "points.csv"
+    if points.exists():
+        df = pd.read_csv(points)
+        df = df[df["source"] == "results"]
+        lines.append(TREND_HEAD)
+        for (family, task, prompt), g in df.groupby(["family", "task", "prompt"], sort=True):
+            g = g.sort_values("params")
+            if len(g) < 2:
+                continue
+            lines.append(_trend_row(f"{family} {task} {prompt}", g["params"], g["accuracy"],
+                                    g["n_items"].to_numpy(int)))
+        lines += ["", "Trend method: `eval_pipeline/trends.py` (bootstrap support of the slope and of the "
+                      "fall-then-rise; *at chance* = every point inside the binomial 95% band around 50%).", ""]
+    lines.append(_img(eval_dir / "figures" / "figure2_neqa.png", out, "Figure 2: NeQA accuracy against size"))
+    lines.append(_img(eval_dir / "figures" / "figure4_tasks.png", out, "Figure 4: task 1, task 2 and NeQA"))
+    for png in sorted(figures.glob("tinyworld*_scaling.png")) + sorted(figures.glob("tinyworld*_loss_curves.png")):
+        lines.append(_img(png, out, png.stem.replace("_", " ")))
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default="results", help="folder holding figures/ (default: results)")
+    ap.add_argument("--eval", default="results/eval", help="evaluation results folder (default: results/eval)")
+    ap.add_argument("--family-run", default="runs/tinyworld", help="the offline family's run folder")
+    ap.add_argument("--family-figures", default=None, help="folder with the family's loss figures "
+                    "(default: RESULTS/figures)")
+    ap.add_argument("--check-json", default=None, help="JSON written by data_pipeline.check --json")
+    ap.add_argument("--out", default=None, help="report path (default: RESULTS/REPORT.md)")
+    ap.add_argument("--title", default="NeQA reproduction report")
+    args = ap.parse_args(argv)
+    results = Path(args.results)
+    out = Path(args.out) if args.out else results / "REPORT.md"
+    figures = Path(args.family_figures) if args.family_figures else results / "figures"
+    lines = [f"# {args.title}", "",
+             "Written by `scripts/report.py` from the outputs of `bash scripts/reproduce.sh`; every number "
+             "below is read from a file that command wrote.", ""]
+    lines += section_data(results, out, Path(args.check_json) if args.check_json else None) + [""]
+    lines += section_fig5(results, out) + [""]
+    lines += section_fig6(results, out) + [""]
+    lines += section_family(Path(args.eval), out, Path(args.family_run), figures) + [""]
+    note = Path(args.family_run) / "NOTE.md"
+    if note.exists():
+        lines += [note.read_text()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
