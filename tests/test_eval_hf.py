@@ -9,7 +9,8 @@ import torch
 from data_pipeline.prompts import neqa_prompt, prefix
 from data_pipeline.schema import load_neqa
 from eval_pipeline.backends import GenerateRequest, ScoreRequest, get_backend
-from eval_pipeline.backends.hf import HFBackend
+from eval_pipeline.backends import hf
+from eval_pipeline.backends.hf import HFBackend, cpu_batch_size
 
 from conftest import REPO
 
@@ -126,3 +127,38 @@ def test_too_long_prompt_is_a_clear_error(tiny_model_dir):
     backend = HFBackend(str(tiny_model_dir), device="cpu")
     with pytest.raises(ValueError, match="maximum length"):
         backend.score([ScoreRequest("word " * 2000, [" A", " B"])])
+
+
+def test_cpu_batch_size_stops_where_padding_grows():
+    # 100, 95, 90 pad to 300 slots with 15 wasted (5%); adding 50 would waste 65 of 400 (16%)
+    assert cpu_batch_size([100, 95, 90, 50, 49], slack=0.1, min_tokens=0) == 3
+    # with 20% allowed: 50 joins (65 of 400 wasted), 49 does not (116 of 500)
+    assert cpu_batch_size([100, 95, 90, 50, 49], slack=0.2, min_tokens=0) == 4
+    # small batches grow regardless: 5 rows of at most 100 tokens are under 1000 slots
+    assert cpu_batch_size([100, 95, 90, 50, 49], slack=0.1, min_tokens=1000) == 5
+    assert cpu_batch_size([7], slack=0.0, min_tokens=0) == 1
+
+
+def test_padding_aware_cpu_batches_stay_exact(tiny_model_dir, reference, monkeypatch):
+    monkeypatch.setattr(hf, "MIN_BATCH_TOKENS", 0)   # tiny prompts: make the padding rule cut batches
+    backend = HFBackend(str(tiny_model_dir), batch_size=16, device="cpu", dtype="float32")
+    sizes = []
+    run = backend._run
+    monkeypatch.setattr(backend, "_run", lambda rows, n, kv: (sizes.append(len(rows)), run(rows, n, kv)))
+    requests = _requests("fewshot_hint")
+    results = backend.score(requests, shared_prefix=prefix("fewshot_hint"))
+    assert len(sizes) > 1 and sum(sizes) == len(requests) and max(sizes) <= 16
+    for req, res in zip(requests, results):
+        assert res.logprobs == pytest.approx([reference.logprob(req.context, o) for o in req.options], abs=1e-4)
+
+
+def test_gpt2_activation_is_fused_and_equal(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+    from transformers.activations import GELUTanh, NewGELUActivation
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    x = torch.linspace(-6, 6, 1001)
+    assert torch.allclose(GELUTanh()(x), NewGELUActivation()(x), atol=1e-6)
+    n_blocks = model.config.n_layer
+    assert hf.fuse_activations(model) == n_blocks
+    assert not any(isinstance(m, NewGELUActivation) for m in model.modules())
+    assert sum(isinstance(m, GELUTanh) for m in model.modules()) == n_blocks

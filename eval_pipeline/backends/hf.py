@@ -9,7 +9,10 @@ Built for speed without giving up exactness (scores equal an unbatched full forw
   position ids and attention mask). A request whose tokens do not start with the prefix's tokens (the
   tokenizer merged across the boundary) runs on the plain path, so results never depend on the path;
 - rows are sorted by length (longest first) and batched; the original order is restored;
-  batch_size="auto" halves on CUDA out-of-memory, and picks 8..32 from the sequence length on CPU.
+  batch_size="auto" halves on CUDA out-of-memory, and picks 8..32 from the sequence length on CPU;
+  on CPU a batch (at most batch_size rows) also ends where padding would pass 10% of its tokens;
+- GPT-2's "gelu_new" activation (a chain of Python-level tensor ops) runs as torch's fused
+  gelu(approximate="tanh"): the same formula, equal up to float rounding, about 15% of a CPU forward pass.
 
 Tokenisation follows lm-evaluation-harness: option tokens = tokens(context + option) minus tokens(context),
 with trailing spaces of the context moved to the option.
@@ -48,6 +51,38 @@ def _logaddexp(a: float, b: float) -> float:
     return top + math.log(math.exp(a - top) + math.exp(b - top)) if top > -math.inf else top
 
 
+def fuse_activations(model: torch.nn.Module) -> int:
+    """Replace NewGELUActivation modules by the fused GELUTanh in place; returns how many were replaced."""
+    from transformers.activations import GELUTanh, NewGELUActivation
+    n = 0
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is NewGELUActivation:
+                setattr(module, name, GELUTanh())
+                n += 1
+    return n
+
+
+PAD_SLACK, MIN_BATCH_TOKENS = 0.1, 256
+
+
+def cpu_batch_size(lengths: list[int], slack: float | None = None, min_tokens: int | None = None) -> int:
+    """How many of `lengths` (sorted longest first) to run as one batch on CPU: as many as padding to the
+    first allows while the padding stays within `slack` of the batch's tokens, or the batch is still under
+    `min_tokens` (too small for efficient matrix products). A CPU gains nothing from wide batches beyond
+    that, while every padding slot is computed in full."""
+    slack = PAD_SLACK if slack is None else slack
+    min_tokens = MIN_BATCH_TOKENS if min_tokens is None else min_tokens
+    longest, n, total = lengths[0], 1, lengths[0]
+    while n < len(lengths):
+        total += lengths[n]
+        padded = (n + 1) * longest
+        if padded - total > slack * padded and padded > min_tokens:
+            break
+        n += 1
+    return n
+
+
 @dataclass
 class _Row:
     """One sequence to run. reads: (position, token ids whose log-probs are wanted at that position)."""
@@ -76,6 +111,7 @@ class HFBackend(Backend):
         self.model = AutoModelForCausalLM.from_pretrained(self.model_name, **kwargs).eval()
         if not device_map:
             self.model.to(self.device)
+        fuse_activations(self.model)
         self.input_device = next(self.model.parameters()).device
         self.config = self.model.config
         body = getattr(self.model, self.model.base_model_prefix, None)
@@ -228,11 +264,14 @@ class HFBackend(Backend):
         return int(max(8, min(32, 8192 // max(length, 1))))
 
     def _batched(self, rows: list, run_batch, length) -> None:
-        """Run rows longest first in batches; on CUDA out-of-memory halve the batch and retry."""
+        """Run rows longest first in batches; on CUDA out-of-memory halve the batch and retry.
+        On CPU the batch size is a maximum: a batch ends early where padding would exceed PAD_SLACK of it."""
         order = sorted(range(len(rows)), key=lambda i: -length(rows[i]))
         start = 0
         while start < len(order):
             size = self._auto_batch(length(rows[order[start]]))
+            if self.input_device.type == "cpu":
+                size = cpu_batch_size([length(rows[i]) for i in order[start:start + size]])
             batch = [rows[i] for i in order[start:start + size]]
             try:
                 run_batch(batch)
