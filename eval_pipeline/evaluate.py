@@ -127,6 +127,9 @@ def build_backend(name: str, model: str, args, options: dict | None = None) -> B
                       api_key_env=args.api_key_env, progress=False)
         if args.base_url:
             kwargs["base_url"] = args.base_url
+    elif name == "vllm":
+        kwargs = dict(model=model, revision=args.revision, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                      tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size)
     else:
         raise ValueError(f"backend {name!r} cannot be run (published families are paper numbers only)")
     kwargs.update(options)
@@ -154,7 +157,8 @@ def parse_args(argv):
     ap.add_argument("--family", help="family name (eval_pipeline/families/NAME.yaml) or YAML path: run every member")
     ap.add_argument("--member", help="with --family: only this member (comma-separated list allowed); "
                                      "without: the folder name of the model's results")
-    ap.add_argument("--backend", default=None, choices=["hf", "openai"], help="default: hf, or the family's backend")
+    ap.add_argument("--backend", default=None, choices=["hf", "openai", "vllm"],
+                    help="default: hf, or the family's backend")
     ap.add_argument("--task", default="neqa", help=f"one of {', '.join(TASKS)}, or a comma-separated list")
     ap.add_argument("--prompt", default="zeroshot",
                     help="prompt method (neqa/task1: zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot; "
@@ -173,6 +177,8 @@ def parse_args(argv):
     ap.add_argument("--base-url", help="openai: server URL (OpenAI-compatible, e.g. a local vLLM server)")
     ap.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
     ap.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
+    ap.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model replica")
+    ap.add_argument("--data-parallel-size", type=int, default=1, help="vllm: model replicas, one per GPU group")
     ap.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
@@ -270,7 +276,7 @@ def main(argv=None) -> int:
                     print(f"{member} {task.name}__{method}: accuracy {s['accuracy']:.3f} "
                           f"[{ci[0]:.3f}, {ci[1]:.3f}] over {s['n_items']} items "
                           f"({s['scoring_path']}, {time.time() - t0:.1f}s) -> {folder.path}")
-    except (DataError, RunMismatchError, ValueError, KeyError, OSError) as e:
+    except (DataError, RunMismatchError, ValueError, KeyError, OSError, ImportError) as e:
         message = str(e.args[0] if isinstance(e, KeyError) and e.args else e).strip()
         print(f"error: {message.splitlines()[0] if message else type(e).__name__}", file=sys.stderr)
         return 2

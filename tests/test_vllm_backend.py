@@ -90,3 +90,15 @@ def test_vllm_scores_equal_hf(tiny_model_dir):
     for a, b in zip(got, hf):
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
         assert a.top_token == b.top_token
+
+
+def test_evaluate_cli_without_vllm_fails_with_one_clear_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vLLM is installed here; this checks the message shown without it")
+    except ImportError:
+        pass
+    from eval_pipeline.evaluate import main
+    assert main(["--model", "m", "--backend", "vllm", "--output-dir", str(tmp_path), "--limit", "1"]) == 2
+    assert "pip install vllm" in capsys.readouterr().err
