@@ -91,6 +91,19 @@ def write_json(path, obj: Any) -> None:
         f.write("\n")
 
 
+def save_figure(fig, out_dir, name: str, formats=("png", "pdf")) -> list[Path]:
+    """Write a matplotlib figure as out_dir/name.png and .pdf (atomically), then close it."""
+    import matplotlib.pyplot as plt
+    paths = []
+    for ext in formats:
+        path = Path(out_dir) / f"{name}.{ext}"
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
 def sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.io import DataError, atomic_open
+from data_pipeline.io import DataError, atomic_open, save_figure
 
 PUBLISHED_CSV = Path(__file__).resolve().parent / "published" / "paper_figure_values.csv"
 
@@ -45,18 +45,6 @@ def _cell(v):
     if isinstance(v, (list, tuple)):
         return " ".join(str(_cell(x)) for x in v)
     return "" if v is None else v
-
-
-def save_figure(fig, out_dir, name) -> list[Path]:
-    import matplotlib.pyplot as plt
-    out = []
-    for ext in ("png", "pdf"):
-        path = Path(out_dir) / f"{name}.{ext}"
-        with atomic_open(path, "wb") as f:
-            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
-        out.append(path)
-    plt.close(fig)
-    return out
 
 
 def _plt():
@@ -102,7 +90,6 @@ def member_ranks(family: str, members: list[str], n_params: dict) -> dict:
 def results_curves(results_dir, with_items: bool = True):
     """Yield (family, task, prompt, frame) per curve, frame sorted small to large with columns
     base_member, rank, n_params, accuracy, n_items, flops and (optionally) items (0/1 arrays by index)."""
-    import pandas as pd
     from eval_pipeline.results import final_checkpoints, load_items, load_summaries
 
     summ = final_checkpoints(load_summaries(results_dir))

@@ -116,10 +116,23 @@ def _previous_path(folder: RunFolder, described: dict):
     return described.get("scoring_path")
 
 
+def local_checkpoint(model: str, revision: str | None) -> tuple[str, str | None]:
+    """A local folder has no hub revisions: revision R names the checkpoint saved beside it,
+    <run>/checkpoints/R (as simulation.loop writes them: <run>/final and <run>/checkpoints/step-N)."""
+    folder = Path(model)
+    if revision and folder.is_dir():
+        ckpt = folder.parent / "checkpoints" / revision
+        if not ckpt.is_dir():
+            raise ValueError(f"model folder {model} has no checkpoint {revision!r} ({ckpt} does not exist)")
+        return str(ckpt), None
+    return model, revision
+
+
 def build_backend(name: str, model: str, args, options: dict | None = None) -> Backend:
     options = dict(options or {})
     if name == "hf":
-        kwargs = dict(model=model, revision=args.revision, dtype=args.dtype, device=args.device,
+        model, revision = local_checkpoint(model, args.revision)
+        kwargs = dict(model=model, revision=revision, dtype=args.dtype, device=args.device,
                       batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
                       device_map=args.device_map, prefix_cache=not args.no_prefix_cache)
     elif name == "openai":

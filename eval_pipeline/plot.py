@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from data_pipeline.io import DataError, atomic_open  # noqa: E402
+from data_pipeline.io import DataError, atomic_open, save_figure  # noqa: E402
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import REPO_ROOT, Family, list_families, load_family  # noqa: E402
 
@@ -185,17 +185,6 @@ def _style_axis(ax, x, title):
         ax.set_xscale("log")
 
 
-def _save(fig, out_dir: Path, stem: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        p = out_dir / f"{stem}.{ext}"
-        with atomic_open(p, "wb") as f:
-            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
-        paths.append(p)
-    plt.close(fig)
-    return paths
-
-
 def _label(series: str, labels: dict) -> str:
     family, _, revision = series.partition("@")
     return labels.get(family, family) + (f" @ {revision}" if revision else "")
@@ -228,7 +217,7 @@ def figure2(points, x, labels, colors, out_dir) -> list[Path]:
         _style_axis(ax, x, PROMPT_TITLES.get(m, m))
     axes[0].set_ylabel("NeQA accuracy")
     fig.tight_layout(rect=_legend_space(_legend(fig, neqa, labels, colors)))
-    return _save(fig, out_dir, "figure2_neqa")
+    return save_figure(fig, out_dir, "figure2_neqa")
 
 
 def figure4(points, x, labels, colors, out_dir, prompt: str = "zeroshot") -> list[Path]:
@@ -250,7 +239,7 @@ def figure4(points, x, labels, colors, out_dir, prompt: str = "zeroshot") -> lis
                    [f"{k} prompt" for k in TASK2_STYLE], loc="best", fontsize=8, framealpha=0.8)
     shown = [p for _, pts, _ in panels for p in pts]
     fig.tight_layout(rect=_legend_space(_legend(fig, shown, labels, colors)))
-    return _save(fig, out_dir, "figure4_tasks" + ("" if prompt == "zeroshot" else f"_{prompt}"))
+    return save_figure(fig, out_dir, "figure4_tasks" + ("" if prompt == "zeroshot" else f"_{prompt}"))
 
 
 def write_points(points, path: Path) -> None:

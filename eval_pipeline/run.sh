@@ -52,8 +52,8 @@ for family in "${families[@]}"; do
         echo "skipping $family: published numbers only (plot them with PUBLISHED=1)"
         continue
     fi
-    run_eval neqa all           # zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot
-    run_eval task1 zeroshot
+    run_eval neqa all           # zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot, cloze
+    run_eval task1 zeroshot,cloze
     run_eval task2 weak
     run_eval task2 strong
 done

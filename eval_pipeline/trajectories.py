@@ -93,7 +93,7 @@ def trajectory_table(summaries: pd.DataFrame, runs_dir=None) -> pd.DataFrame:
             row = before.iloc[-1] if len(before) else log.iloc[0]
             if pd.isna(r["val_loss"]):
                 df.at[i, "val_loss"] = row["val_loss"]
-            if pd.isna(r.get("train_tokens")) and not pd.isna(row["tokens"]):
+            if not pd.isna(row["tokens"]):   # the registry's count is the final model's, not this checkpoint's
                 df.at[i, "train_tokens"] = row["tokens"]
             if not pd.isna(row["flops"]):
                 df.at[i, "flops"] = row["flops"]

@@ -37,7 +37,6 @@ The default thresholds were chosen on synthetic curves (tests/test_trends.py), n
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np

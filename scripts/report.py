@@ -29,11 +29,24 @@ def _pct(values) -> str:
     return " → ".join(f"{100 * v:.0f}" for v in values)
 
 
-def _trend_row(name: str, x, acc, n) -> str:
+def _trend_row(name: str, x, acc, n, found: list | None = None) -> str:
     t = classify_trend(np.asarray(x, float), np.asarray(acc, float), n_items=n)
+    if found is not None and t.label != "flat":
+        found.append(f"{name}: {t.label} ({_pct(acc)})")
     turn = "" if t.turning_point is None or np.isnan(t.turning_point) else f"{t.turning_point:.3g}"
     return (f"| {name} | {_pct(acc)} | **{t.label}** | {t.slope:+.3f} ({t.slope_support:.2f}) "
             f"| {turn} | {'yes' if t.at_chance else 'no'} |")
+
+
+def _cot_parsed(eval_dir: Path) -> tuple[int, int]:
+    """Chain-of-thought generations that contain a parsable final answer, over all generations."""
+    parsed = total = 0
+    for path in eval_dir.glob("*/*/*__fewshot_cot/items.jsonl"):
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            total += 1
+            parsed += r.get("prediction") is not None
+    return parsed, total
 
 
 TREND_HEAD = ("| curve | accuracy % (small → large) | trend | slope per decade (support) | turning point | at chance |\n"
@@ -110,16 +123,30 @@ def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: 
         df = pd.read_csv(points)
         df = df[df["source"] == "results"]
         lines.append(TREND_HEAD)
+        found: list[str] = []
         for (family, task, prompt), g in df.groupby(["family", "task", "prompt"], sort=True):
             g = g.sort_values("params")
             if len(g) < 2:
                 continue
             lines.append(_trend_row(f"{family} {task} {prompt}", g["params"], g["accuracy"],
-                                    g["n_items"].to_numpy(int)))
+                                    g["n_items"].to_numpy(int), found))
         lines += ["", "Trend method: `eval_pipeline/trends.py` (bootstrap support of the slope and of the "
                       "fall-then-rise; *at chance* = every point inside the binomial 95% band around 50%).", ""]
+        lines += ["**Curves with a supported trend:** " + ("; ".join(found) if found else "none") + ". "
+                  "Every other curve is flat.", ""]
+        parsed, total = _cot_parsed(eval_dir)
+        if total:
+            lines += [f"Chain of thought counts an answer only when the first paragraph ends in \"So the answer "
+                      f"is A.\" or \"B.\": {parsed} of {total} generations had one.", ""]
     lines.append(_img(eval_dir / "figures" / "figure2_neqa.png", out, "Figure 2: NeQA accuracy against size"))
     lines.append(_img(eval_dir / "figures" / "figure4_tasks.png", out, "Figure 4: task 1, task 2 and NeQA"))
+    cloze = eval_dir / "figures" / "figure4_tasks_cloze.png"
+    if cloze.exists():
+        lines.append(_img(cloze, out, "Figure 4, cloze reading: task 1, task 2 and NeQA"))
+    traj = eval_dir.parent / "trajectories" / "analysis" / "trajectories.png"
+    if traj.exists():
+        lines += ["", "Accuracy along training (every saved checkpoint, cloze reading; "
+                      "`python -m eval_pipeline.analyze trajectories`):", "", _img(traj, out, "Training trajectories")]
     for png in sorted(figures.glob("tinyworld*_scaling.png")) + sorted(figures.glob("tinyworld*_loss_curves.png")):
         lines.append(_img(png, out, png.stem.replace("_", " ")))
     return lines

@@ -43,9 +43,16 @@ python -m simulation.family $QUICK --quiet
 stage "4/6 evaluation: NeQA (5 prompts), task 1, task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT bash eval_pipeline/run.sh
 
-stage "5/6 analysis: trend shapes, measured task composition"
+stage "5/6 analysis: trend shapes, measured task composition, accuracy along training"
 python -m eval_pipeline.analyze trends "$OUT/eval"
 python -m simulation.task_decompose --results "$OUT/eval" --out-dir "$FIGS" > /dev/null
+revisions=$(python -c "import sys; from eval_pipeline.registry import load_family
+print(' '.join(sorted({r for m in load_family(sys.argv[1]).members for r in m.revisions})))" "$FAMILY")
+for rev in $revisions; do   # every saved checkpoint, read the way these small models can be read (cloze)
+  python -m eval_pipeline.evaluate --family "$FAMILY" --revision "$rev" --task neqa,task1 --prompt cloze \
+    --output-dir "$OUT/trajectories" --no-progress ${LIMIT:+--limit $LIMIT} > /dev/null
+done
+python -m eval_pipeline.analyze trajectories "$OUT/trajectories" --runs "$FAMILY_RUN"
 
 stage "6/6 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \

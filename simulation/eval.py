@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_pipeline.io import DataError, atomic_open
+from data_pipeline.io import DataError, atomic_open, save_figure
 from simulation import sentiment
 from simulation.loop import resolve_device
 
@@ -115,19 +115,12 @@ def heatmaps(rows: list[dict], out_dir: Path) -> list[Path]:
                 ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=8)
         ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
         ax.set_yticks(range(len(sizes)), [f"{'gpt2' if i == 'pretrained' else 's' + str(s)} ({n / 1e3:.0f}k)"
-                                          for i, s, n in sizes])
+                                          for i, s, n in sizes] if ax is axes[0] else [])
         ax.set_xlabel("negation ratio")
         ax.set_title(TITLES[metric], fontsize=10)
     axes[0].set_ylabel("model (non-embedding params)")
     fig.colorbar(im, ax=axes, fraction=0.02, label="accuracy")
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_dir / f"{FIG_NAME}.{ext}"
-        with atomic_open(path, "wb") as f:
-            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, FIG_NAME)
 
 
 def build_parser() -> argparse.ArgumentParser:

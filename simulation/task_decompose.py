@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.io import DataError, atomic_open
+from data_pipeline.io import DataError, atomic_open, save_figure
 
 FIG_NAME = "fig5_task_decomposition"
 MEASURED_NAME = "fig5_measured_decomposition"
@@ -106,16 +106,6 @@ def write_csv(path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_dir / f"{name}.{ext}"
-        with atomic_open(path, "wb") as f:
-            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    return paths
-
-
 def plot_simulated(curves: dict, out_dir: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -130,9 +120,7 @@ def plot_simulated(curves: dict, out_dir: Path) -> list[Path]:
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("NeQA = t1·t2 + (1−t1)(1−t2)")
     ax.legend(fontsize=7, loc="lower right")
-    paths = save_figure(fig, out_dir, FIG_NAME)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, FIG_NAME)
 
 
 def plot_measured(rows: list[dict], out_dir: Path, t2_prompt: str) -> list[Path]:
@@ -156,9 +144,7 @@ def plot_measured(rows: list[dict], out_dir: Path, t2_prompt: str) -> list[Path]
         ax.set_title(family)
         ax.set_ylabel("Accuracy")
     axes[0][0].legend(fontsize=7)
-    paths = save_figure(fig, out_dir, MEASURED_NAME)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, MEASURED_NAME)
 
 
 def build_parser() -> argparse.ArgumentParser:

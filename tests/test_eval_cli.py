@@ -176,3 +176,14 @@ def test_openai_backend_through_the_cli(tmp_path, capsys, monkeypatch, small_neq
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text()
+
+
+def test_revision_of_a_local_model_names_a_saved_checkpoint(tmp_path):
+    from eval_pipeline.evaluate import local_checkpoint
+    (tmp_path / "final").mkdir()
+    (tmp_path / "checkpoints" / "step-64").mkdir(parents=True)
+    assert local_checkpoint(str(tmp_path / "final"), "step-64") == (str(tmp_path / "checkpoints" / "step-64"), None)
+    assert local_checkpoint(str(tmp_path / "final"), None) == (str(tmp_path / "final"), None)
+    assert local_checkpoint("EleutherAI/pythia-70m", "step1000") == ("EleutherAI/pythia-70m", "step1000")
+    with pytest.raises(ValueError, match="no checkpoint 'step-9'"):
+        local_checkpoint(str(tmp_path / "final"), "step-9")

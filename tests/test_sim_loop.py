@@ -1,5 +1,4 @@
 """The model factory and the training loop: learning, resuming, skipping, checkpoints."""
-import json
 import math
 
 import pytest

@@ -1,7 +1,5 @@
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from eval_pipeline.analyze import main
@@ -29,7 +27,7 @@ def make_runs(runs):
                                     "val_loss": val_loss(n, s) if s % 100 == 0 else None}) + "\n")
 
 
-def make_results(root, with_val_loss_field=False):
+def make_results(root, with_val_loss_field=False, final_tokens=None):
     for m, n in SIZES.items():
         for s in STEPS:
             d = root / "tiny" / f"{m}@step-{s}" / "neqa__zeroshot"
@@ -37,6 +35,8 @@ def make_results(root, with_val_loss_field=False):
             loss = val_loss(n, s)
             acc = 0.95 - 0.1 * (loss - 3.5)                  # accuracy is a function of loss alone (0.58..0.92)
             summary = {"n_items": 500, "accuracy": acc, "n_params": n}
+            if final_tokens:                                 # the registry's count for the final model
+                summary["train_tokens"] = final_tokens
             if with_val_loss_field:
                 summary["val_loss"] = loss
             (d / "summary.json").write_text(json.dumps(summary))
@@ -75,6 +75,14 @@ def test_val_loss_from_train_log_and_perplexity_beats_size(tmp_path):
     (res,) = compare_predictors(traj)
     assert res["r2_log_ppl"] == pytest.approx(1.0) and res["r2_log_params"] < 0.9
     assert res["perplexity_better"] is True and res["n_sizes"] == 3
+
+
+def test_checkpoint_tokens_come_from_the_log_not_the_final_count(tmp_path):
+    make_runs(tmp_path / "runs")
+    make_results(tmp_path / "results", final_tokens=800 * 1024)
+    traj = trajectory_table(load_summaries(tmp_path / "results"), tmp_path / "runs")
+    row = traj[(traj["base_member"] == "s1") & (traj["step"] == 200)].iloc[0]
+    assert row["train_tokens"] == 200 * 1024
 
 
 def test_val_loss_from_summary_and_cli(tmp_path, capsys):
