@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Evaluate model families on NeQA (all five prompt methods), task 1 (zero-shot) and task 2 (weak and strong
+# Evaluate model families on NeQA (the paper's five prompt methods and cloze), task 1 (zero-shot, cloze) and task 2 (weak and strong
 # prompt), then draw Figures 2 and 4.
 #
-#   bash eval_pipeline/run.sh                          # the offline family (train it first: bash simulation/run.sh)
+#   bash eval_pipeline/run.sh                          # the offline family (train it first: python -m simulation.family)
 #   FAMILIES=pythia,gpt2 bash eval_pipeline/run.sh     # hub models (needs the Hugging Face hub)
 #   FAMILIES=my_family LIMIT=20 bash eval_pipeline/run.sh
 #
@@ -40,7 +40,7 @@ IFS=',' read -ra families <<< "$FAMILIES"
 for family in "${families[@]}"; do
     if [[ ! -f "eval_pipeline/families/${family}.yaml" && ! -f "$family" ]]; then
         if [[ "$family" == tinyworld ]]; then
-            echo "error: eval_pipeline/families/tinyworld.yaml not found; train the offline family first: bash simulation/run.sh" >&2
+            echo "error: eval_pipeline/families/tinyworld.yaml not found; train the offline family first: python -m simulation.family" >&2
         else
             echo "error: no family '$family' (see: python -m eval_pipeline.registry)" >&2
         fi

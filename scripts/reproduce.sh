@@ -40,7 +40,7 @@ bash simulation/run.sh $QUICK
 stage "3/6 offline family: generate TinyWorld, train the ladder, fit loss scaling"
 python -m simulation.family $QUICK --quiet
 
-stage "4/6 evaluation: NeQA (5 prompts), task 1, task 2 (weak, strong) for every member; Figures 2 and 4"
+stage "4/6 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT bash eval_pipeline/run.sh
 
 stage "5/6 analysis: trend shapes, measured task composition, accuracy along training"
