@@ -79,6 +79,18 @@ def atomic_open(path, mode: str = "w"):
         raise
 
 
+def read_json(path) -> dict:
+    """A JSON file holding one object (a summary, a config), with DataError on anything else."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, None, f"malformed JSON ({e.msg})") from None
+    if not isinstance(obj, dict):
+        raise DataError(path, None, None, "expected a JSON object")
+    return obj
+
+
 def write_jsonl(path, records: Iterable[dict]) -> None:
     with atomic_open(path) as f:
         for r in records:

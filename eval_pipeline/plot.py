@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from data_pipeline.io import DataError, atomic_open, save_figure  # noqa: E402
+from data_pipeline.io import DataError, atomic_open, read_json, save_figure  # noqa: E402
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import REPO_ROOT, Family, list_families, load_family  # noqa: E402
 
@@ -57,12 +56,7 @@ def _fraction(value, path, fld):
 
 
 def read_summary(path: Path) -> dict:
-    try:
-        s = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"malformed JSON ({e.msg})") from None
-    if not isinstance(s, dict):
-        raise DataError(path, None, None, "expected a JSON object")
+    s = read_json(path)
     for f in SUMMARY_FIELDS:
         if f not in s:
             raise DataError(path, None, f, "missing")

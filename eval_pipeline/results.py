@@ -2,14 +2,13 @@
 into pandas DataFrames: one row per summary, or one row per item record."""
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from data_pipeline.io import DataError, read_jsonl
+from data_pipeline.io import DataError, read_json, read_jsonl
 
 SKIP_DIRS = {"analysis"}
 REQUIRED = {"accuracy": (int, float), "n_items": (int,)}
@@ -42,12 +41,7 @@ def summary_paths(results_dir) -> list[Path]:
 
 
 def _read_summary(path: Path) -> dict:
-    try:
-        s = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"malformed JSON ({e.msg})") from None
-    if not isinstance(s, dict):
-        raise DataError(path, None, None, "expected a JSON object")
+    s = read_json(path)
     for field, types in REQUIRED.items():
         v = s.get(field)
         if not isinstance(v, types) or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):

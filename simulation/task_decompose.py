@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.io import DataError, atomic_open, save_figure
+from data_pipeline.io import DataError, atomic_open, read_json, save_figure
 
 FIG_NAME = "fig5_task_decomposition"
 MEASURED_NAME = "fig5_measured_decomposition"
@@ -58,10 +57,7 @@ def simulate(args) -> dict[str, np.ndarray]:
 
 
 def _summary(path: Path) -> dict:
-    try:
-        s = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"malformed JSON ({e.msg})") from None
+    s = read_json(path)
     acc = s.get("accuracy")
     if not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
         raise DataError(path, None, "accuracy", f"expected a number in [0, 1], got {acc!r}")
