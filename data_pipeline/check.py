@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .io import DataError, iter_jsonl, write_json
 from .negation import PROMPT_PREFIXES, RULES, negate_stem, parser_name, set_parser
-from .schema import check_obqa
+from .sources import load_openbookqa
 
 ROOT = Path(__file__).resolve().parent
 MANUAL_RULE = "manual/un-in-"
@@ -149,12 +149,8 @@ def format_report(report: CheckReport) -> str:
 
 
 def load_sources(source_dir) -> dict[str, dict]:
-    items = {}
-    for split in ("train", "dev", "test"):
-        path = Path(source_dir) / f"{split}.jsonl"
-        for r in iter_jsonl(path, check_obqa):
-            items[str(r["id"])] = r
-    return items
+    """The OpenBookQA items of every split, by id."""
+    return {str(r["id"]): r for r in load_openbookqa("all", directory=source_dir)}
 
 
 def main(argv=None) -> int:
