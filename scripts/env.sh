@@ -1,5 +1,6 @@
 # Sourced by the other scripts: create or reuse .venv and install requirements.txt into it.
-# Reinstalls only when requirements.txt changes. Set NEQA_VENV to use another folder.
+# Reinstalls only when the requirements change. NEQA_VENV picks another folder; NEQA_REQUIREMENTS
+# another requirements file (relative to the repository root; e.g. benchmarks/requirements.txt).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${NEQA_VENV:-$ROOT/.venv}"
@@ -8,12 +9,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[env] creating virtual environment in $VENV" >&2
   "$PY" -m venv "$VENV"
 fi
+REQS="${NEQA_REQUIREMENTS:-requirements.txt}"
 STAMP="$VENV/.requirements.sha256"
-WANT="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+WANT="$(cat "$ROOT/requirements.txt" $([ "$REQS" = requirements.txt ] || echo "$ROOT/$REQS") | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
-  echo "[env] installing requirements.txt (first run takes a few minutes)" >&2
+  echo "[env] installing $REQS (first run takes a few minutes)" >&2
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" >&2
+  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/$REQS" >&2
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
