@@ -357,19 +357,12 @@ def negate_stem(stem: str, contract: bool = False, prompt_variant: int = 0) -> N
         m = toks[exact.index("because")]
         return Negation("not/because", head + _replace(clause, m, _cap("not because", m.group())))
 
-    be = [i for i, w in enumerate(exact) if w in BE_WORDS]
-    if len(be) == 1:
-        m = toks[be[0]]
-        w = exact[be[0]]
-        new = BE_WORDS[w] if contract else f"{w} not"
-        return Negation("not/be", head + _replace(clause, m, _cap(new, m.group())))
-
-    modal = [i for i, w in enumerate(exact) if w in MODAL_WORDS]
-    if len(modal) == 1:
-        m = toks[modal[0]]
-        w = exact[modal[0]]
-        new = MODAL_WORDS[w] if contract else f"{w} not"
-        return Negation("not/modal", head + _replace(clause, m, _cap(new, m.group())))
+    for rule, words in (("not/be", BE_WORDS), ("not/modal", MODAL_WORDS)):   # exactly one such word
+        hits = [i for i, w in enumerate(exact) if w in words]
+        if len(hits) == 1:
+            m, w = toks[hits[0]], exact[hits[0]]
+            new = words[w] if contract else f"{w} not"
+            return Negation(rule, head + _replace(clause, m, _cap(new, m.group())))
 
     root = find_root(clause)
     if root is not None:
