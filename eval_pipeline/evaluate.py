@@ -25,25 +25,18 @@ from tqdm import tqdm
 from data_pipeline.io import DataError, sha256
 from eval_pipeline import metrics
 from eval_pipeline.backends.base import Backend, get_backend
-from eval_pipeline.runs import REPO, RunFolder, RunMismatchError, code_version, now, run_dir, run_key
+from eval_pipeline.registry import repo_relative
+from eval_pipeline.runs import RunFolder, RunMismatchError, code_version, now, run_dir, run_key
 from eval_pipeline.tasks import TASKS, Task, data_path, get_task
 
 CHUNK = 256   # items per backend call; records are flushed to items.jsonl after each
-
-
-def display_path(path: Path) -> str:
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(REPO))
-    except ValueError:
-        return str(path)
 
 
 def model_id(model: str) -> str:
     """The model as recorded (and keyed): a folder inside the repository relative to its root, so that
     results stay valid when the checkout moves; anything else as given."""
     p = Path(model).expanduser()
-    return display_path(p) if p.exists() else model
+    return repo_relative(p) if p.exists() else model
 
 
 def member_name(model: str) -> str:
@@ -280,7 +273,7 @@ def main(argv=None) -> int:
                 for method in methods:
                     folder = RunFolder(run_dir(args.output_dir, member, task.name, method, entry["family_dir"]))
                     info = {"model": model_id(entry["model"]), "revision": args.revision, "dtype": described.get("dtype"),
-                            "data_file": display_path(path), "data_sha256": digest, "family": entry["family"],
+                            "data_file": repo_relative(path), "data_sha256": digest, "family": entry["family"],
                             "member": member, "n_params": entry["params"], "train_tokens": entry["train_tokens"],
                             "flops": entry["flops"]}
                     t0 = time.time()

@@ -27,6 +27,15 @@ import yaml
 from data_pipeline.io import DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def repo_relative(path) -> str:
+    """The path relative to the repository root when inside it (what YAML files and records hold), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 FAMILIES_DIR = Path(__file__).resolve().parent / "families"
 BACKENDS = ("hf", "openai", "published")
 DATA_TASKS = ("neqa", "task1", "task2", "prize")

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from data_pipeline.io import DataError, atomic_open, save_figure, write_json
+from eval_pipeline.registry import repo_relative
 from simulation import world as W
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,21 +43,12 @@ QUICK_LADDER = [
 N_POSITIONS = 1024    # room for the few-shot chain-of-thought prompt (~500 tokens) and 200 generated tokens
 
 
-def rel(path: Path) -> str:
-    """Repo-relative path when inside the repo (what the committed YAML holds), else absolute."""
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
 def write_yaml(path, name: str, data_dir: Path, members: list[dict]) -> None:
     import yaml
     doc = {"name": name, "label": "TinyWorld", "backend": "hf",
            "description": "GPT-2-shaped LMs trained from scratch on the TinyWorld corpus by "
                           "`python -m simulation.family` (see simulation/TINYWORLD.md).",
-           "data": {t: rel(data_dir / f"{t}.jsonl") for t in ("neqa", "task1", "task2")},
+           "data": {t: repo_relative(data_dir / f"{t}.jsonl") for t in ("neqa", "task1", "task2")},
            "members": [{k: m[k] for k in ("name", "model", "params", "train_tokens", "flops", "revisions")}
                        for m in members]}
     with atomic_open(path) as f:
@@ -168,7 +160,7 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
             seconds = json.loads(timing_path.read_text())["train_seconds"]
         else:
             write_json(timing_path, {"train_seconds": seconds})
-        members.append({"name": name, "model": rel(out / name / "final"), "params": n_params,
+        members.append({"name": name, "model": repo_relative(out / name / "final"), "params": n_params,
                         "train_tokens": float(steps * tokens_per_step),
                         "flops": train_flops(n_params, steps * tokens_per_step),
                         "revisions": [p.name for p in ckpts],   # folders in <member>/checkpoints/
