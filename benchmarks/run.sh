@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scoring throughput of this repository against lm-evaluation-harness (offline, CPU, float32).
-#   bash benchmarks/run.sh                      # default: GPT-2-small shape, 48 items, 3 prompts, 2 runs per side
+#   bash benchmarks/run.sh                      # default: GPT-2-small shape, 48 items, 3 prompts, 3 runs per side
 #   bash benchmarks/run.sh --items 16 --repeats 1 --threads 1
 # Creates or reuses .venv-bench (the main requirements plus lm-eval and accelerate); set NEQA_BENCH_VENV to
 # use another folder. Arguments go to python -m benchmarks.score_throughput (see --help).

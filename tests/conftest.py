@@ -32,11 +32,34 @@ def _training_text() -> list[str]:
     return texts + ["So the answer is A.", "So the answer is B.", "the same", "different"] * 50 + ["x ?. y !."] * 2000
 
 
-def make_tiny_model(path: Path, seed: int = 0, vocab_size: int = 300, n_layer: int = 2, n_embd: int = 64) -> Path:
-    """Save a randomly initialised tiny GPT-2 and its tokenizer (trained here, offline) to `path`."""
+def _tiny_config(arch: str, vocab: int, n_layer: int, n_embd: int):
+    """Configs of the families in eval_pipeline/families, at toy size: learned positions (GPT-2, OPT) and
+    rotary ones (Pythia's GPT-NeoX with partial rotary, Llama and Qwen2 with grouped-query attention)."""
+    import transformers as tf
+    common = dict(vocab_size=vocab, bos_token_id=0, eos_token_id=0)
+    if arch == "gpt2":
+        return tf.GPT2Config(n_positions=1024, n_embd=n_embd, n_layer=n_layer, n_head=2, **common)
+    common["pad_token_id"] = 0
+    if arch == "opt":
+        return tf.OPTConfig(hidden_size=n_embd, num_hidden_layers=n_layer, num_attention_heads=2, ffn_dim=4 * n_embd,
+                            word_embed_proj_dim=n_embd, max_position_embeddings=1024, **common)
+    if arch == "gpt_neox":
+        return tf.GPTNeoXConfig(hidden_size=n_embd, num_hidden_layers=n_layer, num_attention_heads=2,
+                                intermediate_size=4 * n_embd, rotary_pct=0.25, max_position_embeddings=1024, **common)
+    if arch in ("llama", "qwen2"):
+        cls = tf.LlamaConfig if arch == "llama" else tf.Qwen2Config
+        return cls(hidden_size=n_embd, num_hidden_layers=n_layer, num_attention_heads=4, num_key_value_heads=2,
+                   intermediate_size=2 * n_embd, max_position_embeddings=1024, **common)
+    raise ValueError(f"unknown test architecture {arch!r}")
+
+
+def make_tiny_model(path: Path, seed: int = 0, vocab_size: int = 300, n_layer: int = 2, n_embd: int = 64,
+                    arch: str = "gpt2") -> Path:
+    """Save a randomly initialised tiny model (GPT-2 unless `arch` says otherwise) and its tokenizer (trained
+    here, offline) to `path`."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -47,9 +70,7 @@ def make_tiny_model(path: Path, seed: int = 0, vocab_size: int = 300, n_layer: i
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                                    unk_token="<|endoftext|>")
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=1024, n_embd=n_embd, n_layer=n_layer, n_head=2,
-                        bos_token_id=0, eos_token_id=0)
-    model = GPT2LMHeadModel(config).eval()
+    model = AutoModelForCausalLM.from_config(_tiny_config(arch, tok.get_vocab_size(), n_layer, n_embd)).eval()
     with torch.no_grad():  # sharper than the default init, so that predictions differ item to item
         for p in model.parameters():
             if p.dim() > 1:

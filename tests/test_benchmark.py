@@ -47,6 +47,22 @@ def _samples(prompts, logprobs, order):
              "resps": [[(lp, False)] for lp in logprobs[i]]} for i in order]
 
 
+def test_table_reports_both_shares_of_peak():
+    row = {"prompt": "fewshot", "ours_items_per_s": 16.0, "lm_eval_items_per_s": 2.0, "speedup": 8.0,
+           "cpu_speedup": 7.5, "max_logprob_diff": 2e-6, "ours_accuracy": 0.5, "lm_eval_accuracy": 0.5,
+           "ours_flops_per_s": 75e9, "ours_share_of_peak_around": 0.625, "lm_eval_flops_per_s": 10e9,
+           "ours_peak_rss_mb": 1000.0, "lm_eval_peak_rss_mb": 3000.0, "ours_path": "prefix-cache"}
+    report = {"matmul_peak_flops_per_s": 150e9, "model_size": "tiny", "threads": 2, "batch_size": 16, "items": 48,
+              "load_before": [1.0], "load_after": [1.0], "rows": [row],
+              "model": {"params": 1e6, "nonembedding_params": 5e5, "vocab": 100}}
+    line = bench.format_table(report).splitlines()[-1]
+    assert "75.0 (50%) [62%]" in line and "8.00x" in line and "1000/3000" in line
+
+
+def test_matmul_peak_is_a_positive_rate():
+    assert 1e6 < bench.matmul_peak(32, 1, rows=64, tries=2, seconds=0.01) < 1e14
+
+
 def test_lm_eval_samples_map_back_to_our_items():
     prompts = [neqa_prompt(it, "fewshot") for it in ITEMS[:3]]
     logprobs = [[-1.0, -2.0], [-3.0, -0.5], [-0.25, -4.0]]
@@ -84,7 +100,7 @@ def tiny_bench(tmp_path_factory):
     (tmp / "tasks" / f"{bench.task_name('fewshot')}.yaml").write_text(
         harness_yaml(bench.task_name("fewshot"), "fewshot", str(items_file)), encoding="utf-8")
     job = {"prompt": "fewshot", "model_dir": str(tmp / "model"), "items_file": str(items_file),
-           "yaml_dir": str(tmp / "tasks"), "batch_size": 4, "threads": 1}
+           "yaml_dir": str(tmp / "tasks"), "batch_size": 4, "threads": 1, "d_model": info["d_model"]}
     return info, job
 
 
@@ -94,6 +110,7 @@ def test_tiny_model_and_our_side(tiny_bench):
     res = bench.worker({**job, "side": "ours"})
     assert res["n_items"] == len(ITEMS) and len(res["logprobs"]) == len(ITEMS)
     assert res["path"] == "prefix-cache" and res["seconds"] > 0 and res["peak_rss_mb"] > 0
+    assert res["peak_around"] > 0
     for lp in res["logprobs"]:   # two options, proper log-probabilities of distinct tokens
         assert len(lp) == 2 and all(x < 0 for x in lp) and sum(2.718281828 ** x for x in lp) < 1
 

@@ -99,7 +99,8 @@ def test_prefix_that_merges_across_the_boundary_still_exact(tiny_model_dir, refe
     odd = ScoreRequest("Something else entirely.\nAnswer:", [" A", " B"])
     res = backend.score(requests[:2] + [odd], shared_prefix=prefix("fewshot"))
     assert res[2].logprobs == pytest.approx([reference.logprob(odd.context, o) for o in odd.options], abs=1e-4)
-    assert backend.describe()["scoring_path"] == "plain+prefix-cache"
+    # (a lone row runs as a padded batch: packing without a prefix was never probed on this backend)
+    assert backend.describe()["scoring_path"] == "plain-padded+prefix-cache"
 
 
 @pytest.mark.parametrize("batch_size,use_prefix", [(1, False), (3, True), (16, True)])
@@ -142,9 +143,10 @@ def test_cpu_batch_size_stops_where_padding_grows():
 def test_padding_aware_cpu_batches_stay_exact(tiny_model_dir, reference, monkeypatch):
     monkeypatch.setattr(hf, "MIN_BATCH_TOKENS", 0)   # tiny prompts: make the padding rule cut batches
     backend = HFBackend(str(tiny_model_dir), batch_size=16, device="cpu", dtype="float32")
+    backend.packed = {True: False, False: False}   # the padding rule applies to padded batches
     sizes = []
     run = backend._run
-    monkeypatch.setattr(backend, "_run", lambda rows, n, kv: (sizes.append(len(rows)), run(rows, n, kv)))
+    monkeypatch.setattr(backend, "_run", lambda rows, n, kv: (sizes.append(len(rows)), run(rows, n, kv))[1])
     requests = _requests("fewshot_hint")
     results = backend.score(requests, shared_prefix=prefix("fewshot_hint"))
     assert len(sizes) > 1 and sum(sizes) == len(requests) and max(sizes) <= 16

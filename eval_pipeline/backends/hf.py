@@ -4,13 +4,22 @@ Built for speed without giving up exactness (scores equal an unbatched full forw
 - the output layer is applied only at the positions read, never to full sequence x vocabulary logits;
 - options that are single tokens (" A", " B") are read from one forward pass over the context;
   multi-token options get one row per option, their token log-probs summed;
-- shared-prefix reuse: the tokens every context starts with (the few-shot header) are run once, their
-  key/value cache is expanded to each batch and only the suffixes are run (right padding, explicit
-  position ids and attention mask). A request whose tokens do not start with the prefix's tokens (the
-  tokenizer merged across the boundary) runs on the plain path, so results never depend on the path;
+- the output layer runs once per group of about READ_GROUP read positions, gathered over batches: with
+  few rows its cost is reading the (vocab x width) weights from memory, not the arithmetic;
+- shared-prefix reuse: the tokens every context starts with (the few-shot header) are run once, and each
+  batch runs only the suffixes. A request whose tokens do not start with the prefix's tokens (the
+  tokenizer merged across the boundary) runs without the prefix cache, so results never depend on it;
+- packed batches: a batch's suffixes are laid end to end in one row, so the linear layers (nearly all
+  the work) see no padding; packed_attention keeps them apart (each suffix attends to the prefix, read
+  from one batch-1 cache and never copied per row, and causally to itself). The prefix itself runs at
+  the head of the first batch's row, and its keys/values are kept for the batches (and calls) after it.
+  A two-row probe checks the packed result against a padded batch once per model; where the model does
+  not route attention through transformers' AttentionInterface, or disagrees, padded batches are used
+  (path "...-padded": right padding, explicit position ids and attention mask, the prefix cache
+  expanded to the batch);
 - rows are sorted by length (longest first) and batched; the original order is restored;
   batch_size="auto" halves on CUDA out-of-memory, and picks 8..32 from the sequence length on CPU;
-  on CPU a batch (at most batch_size rows) also ends where padding would pass 10% of its tokens;
+  on CPU a padded batch (at most batch_size rows) also ends where padding would pass 10% of its tokens;
 - GPT-2's "gelu_new" activation (a chain of Python-level tensor ops) runs as torch's fused
   gelu(approximate="tanh"): the same formula, equal up to float rounding, about 15% of a CPU forward pass.
 
@@ -64,6 +73,7 @@ def fuse_activations(model: torch.nn.Module) -> int:
 
 
 PAD_SLACK, MIN_BATCH_TOKENS = 0.1, 256
+READ_GROUP = 512   # read positions per output-layer pass
 
 
 def cpu_batch_size(lengths: list[int], slack: float | None = None, min_tokens: int | None = None) -> int:
@@ -81,6 +91,74 @@ def cpu_batch_size(lengths: list[int], slack: float | None = None, min_tokens: i
             break
         n += 1
     return n
+
+
+class _Packing:
+    """A batch of suffixes laid end to end in one row of T tokens, and the index tensors packed_attention
+    uses to attend within each suffix: suffix b's tokens are packed positions starts[b]..starts[b]+len-1
+    and slots b*S.. of a (B, S) padded layout (S = the longest suffix) used inside attention only.
+    The suffixes attend to prefix_kv, or with inline=P to the row's own first P tokens (the prefix run in
+    the same forward pass), whose keys/values each layer then leaves in `captured` for later batches."""
+
+    def __init__(self, lengths: list[int], prefix_kv, device, inline: int = 0):
+        self.prefix_kv, self.inline, self.calls = prefix_kv, inline, 0
+        self.captured: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.B, self.S = len(lengths), max(lengths)
+        lens = torch.tensor(lengths, device=device)
+        starts = torch.cumsum(lens, 0) - lens
+        j = torch.arange(self.S, device=device)
+        valid = j.unsqueeze(0) < lens.unsqueeze(1)                                  # (B, S)
+        self.to_padded = torch.where(valid, starts.unsqueeze(1) + j, starts.unsqueeze(1)).reshape(-1)  # slot -> pos
+        self.to_packed = valid.reshape(-1).nonzero().squeeze(1)                     # position -> slot
+        self.mask = (j.unsqueeze(0) <= j.unsqueeze(1)).unsqueeze(0) & valid.unsqueeze(1)   # (B, S_q, S_k)
+
+
+def packed_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, packing=None,
+                     sliding_window=None, softcap=None, s_aux=None, **kwargs):
+    """transformers attention function (registered as "neqa_packed") over a _Packing row: query (1, H, T, D),
+    key/value (1, H_kv, T, D). The prefix keys/values (1, H_kv, P, D) are shared by every suffix through
+    matrix products, never expanded to the batch. Softmax in float32, as transformers' eager attention."""
+    if packing is None or sliding_window is not None or softcap is not None or s_aux is not None:
+        raise NotImplementedError("packed attention: no packing given, or sliding window / softcap / sinks")
+    packing.calls += 1
+    _, H, _, D = query.shape
+    Hkv, B, S = key.shape[1], packing.B, packing.S
+    G = H // Hkv
+    scaling = D ** -0.5 if scaling is None else scaling
+    pk = pv = head = None
+    if packing.inline:   # the prefix is this row's first P tokens: causal attention among them, keys kept
+        P = packing.inline
+        pk, pv = key[:, :, :P], value[:, :, :P]
+        packing.captured[module.layer_idx] = (pk.clone(), pv.clone())
+        head = torch.nn.functional.scaled_dot_product_attention(query[:, :, :P], pk, pv, is_causal=True,
+                                                                scale=scaling, enable_gqa=G > 1)
+        query, key, value = query[:, :, P:], key[:, :, P:], value[:, :, P:]
+    elif packing.prefix_kv is not None:
+        pk, pv = packing.prefix_kv[module.layer_idx]
+
+    def padded(x):   # (1, h, T, D) -> (h, B, S, D); pad slots repeat a real token, masked below
+        return x[0][:, packing.to_padded].view(x.shape[1], B, S, D)
+    q = padded(query * scaling).view(Hkv, G, B, S, D)
+    k, v = padded(key).unsqueeze(1), padded(value).unsqueeze(1)
+    scores = torch.matmul(q, k.transpose(-1, -2)).masked_fill_(~packing.mask, float("-inf"))   # (Hkv, G, B, S, S)
+    P = 0
+    if pk is not None:
+        P = pk.shape[2]
+        prefix_scores = torch.matmul(q.reshape(Hkv, G * B * S, D), pk[0].transpose(-1, -2))
+        scores = torch.cat([prefix_scores.view(Hkv, G, B, S, P), scores], dim=-1)
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    out = torch.matmul(weights[..., P:], v)
+    if P:
+        out += torch.matmul(weights[..., :P].reshape(Hkv, G * B * S, P), pv[0]).view(Hkv, G, B, S, D)
+    out = out.reshape(H, B * S, D)[:, packing.to_packed].transpose(0, 1).unsqueeze(0)
+    if head is not None:
+        out = torch.cat([head.transpose(1, 2), out], dim=1)
+    return out, None   # (1, T, H, D), as transformers' attention functions
+
+
+def _register_packed_attention() -> None:
+    from transformers import AttentionInterface
+    AttentionInterface.register("neqa_packed", packed_attention)
 
 
 @dataclass
@@ -130,6 +208,9 @@ class HFBackend(Backend):
         self.last_paths: set[str] = set()
         self._single_cache: dict[str, int | None] = {}
         self._kv_cache: tuple | None = None   # (prefix token ids, key/value tensors) of the last prefix
+        # whether packed batches work for this model, without and with a prefix cache (absent: not probed yet)
+        self.packed: dict[bool, bool] = {}
+        _register_packed_attention()
 
     # ---------------------------------------------------------------- tokenisation
     def _max_length(self) -> int:
@@ -212,8 +293,9 @@ class HFBackend(Backend):
             return None
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _run(self, rows: list[_Row], n_prefix: int, prefix_kv) -> None:
-        """Fill rows[i].out / .top. Rows start with the same n_prefix tokens, whose cache is prefix_kv."""
+    def _run(self, rows: list[_Row], n_prefix: int, prefix_kv) -> torch.Tensor:
+        """Padded batch: hidden states (logits where the model has no separate output layer) at every read
+        position of rows, in order. Rows start with the same n_prefix tokens, whose cache is prefix_kv."""
         from transformers import DynamicCache
         B = len(rows)
         S = max(len(r.ids) for r in rows) - n_prefix
@@ -228,21 +310,78 @@ class HFBackend(Backend):
         positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S)
         positions = positions.clamp(max=self.max_length - 1)   # pad slots only
         inputs = dict(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=positions.to(dev))
-        flat = [(b, pos - n_prefix) for b, r in enumerate(rows) for pos, _ in r.reads]
-        rows_idx = torch.tensor([b for b, _ in flat], device=dev)
-        cols_idx = torch.tensor([s for _, s in flat], device=dev)
+        rows_idx = torch.tensor([b for b, r in enumerate(rows) for _ in r.reads], device=dev)
+        cols_idx = torch.tensor([pos - n_prefix for r in rows for pos, _ in r.reads], device=dev)
         with torch.inference_mode():
-            if self.body is not None:
-                if prefix_kv is not None:
-                    inputs["past_key_values"] = DynamicCache(
-                        ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:])) for k, v in prefix_kv])
-                hidden = self.body(**inputs, use_cache=prefix_kv is not None).last_hidden_state
-                logits = self._logits(hidden[rows_idx, cols_idx])
-            else:
-                logits = self.model(**inputs, use_cache=False).logits[rows_idx, cols_idx].float()
+            if self.body is None:
+                return self.model(**inputs, use_cache=False).logits[rows_idx, cols_idx].float()
+            if prefix_kv is not None:
+                inputs["past_key_values"] = DynamicCache(
+                    ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:])) for k, v in prefix_kv])
+            return self.body(**inputs, use_cache=prefix_kv is not None).last_hidden_state[rows_idx, cols_idx]
+
+    def _run_packed(self, rows: list[_Row], n_prefix: int, prefix_kv) -> tuple[torch.Tensor, list]:
+        """As _run, with the batch's suffixes packed into one row (see _Packing and packed_attention); also
+        returns the prefix cache: prefix_kv, or where that is None the one made by running the prefix inline,
+        in this same forward pass (one large batch instead of a small one of its own)."""
+        dev = self.input_device
+        inline = n_prefix if prefix_kv is None else 0
+        lengths = [len(r.ids) - n_prefix for r in rows]
+        ids = torch.tensor([rows[0].ids[:inline] + [t for r in rows for t in r.ids[n_prefix:]]], device=dev)
+        positions = torch.tensor([list(range(inline)) + [n_prefix + j for n in lengths for j in range(n)]],
+                                 device=dev)
+        starts = [inline + sum(lengths[:b]) for b in range(len(rows))]
+        reads = torch.tensor([start + pos - n_prefix for start, r in zip(starts, rows) for pos, _ in r.reads],
+                             device=dev)
+        packing = _Packing(lengths, prefix_kv, dev, inline)
+        config = self.model.config
+        before = config._attn_implementation
+        config._attn_implementation = "neqa_packed"
+        try:
+            with torch.inference_mode():
+                hidden = self.body(input_ids=ids, position_ids=positions, use_cache=False,
+                                   packing=packing).last_hidden_state
+        finally:
+            config._attn_implementation = before
+        if packing.calls == 0:
+            raise NotImplementedError("the model's attention did not go through transformers' AttentionInterface")
+        if inline:
+            if sorted(packing.captured) != list(range(packing.calls)):
+                raise NotImplementedError("attention layers without consecutive layer_idx")
+            prefix_kv = [packing.captured[i] for i in range(packing.calls)]
+        return hidden[0, reads], prefix_kv
+
+    def _probe_rows(self, rows: list[_Row], n_prefix: int) -> list[_Row]:
+        """Two rows for checking packed against padded batches: rows 0 and 1 cut to 3 and 4 tokens after the
+        prefix, every position read."""
+        return [_Row(r.ids[:n_prefix + n], [(n_prefix + j, []) for j in range(min(n, len(r.ids) - n_prefix))])
+                for r, n in zip(rows[:2], (3, 4))]
+
+    def _run_probed(self, batch: list[_Row], probe: list[_Row], n_prefix: int, prefix_kv):
+        """The first packed batch, with the probe rows packed in after it; records in self.packed whether the
+        probe's packed result equals a padded batch of the same rows. Returns (states, prefix cache), or
+        (None, None) where packing failed (the caller runs the batch padded)."""
+        mode = n_prefix > 0
+        try:
+            states, kv = self._run_packed(batch + probe, n_prefix, prefix_kv)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except (NotImplementedError, TypeError, AttributeError, KeyError, ValueError, RuntimeError):
+            self.packed[mode] = False
+            return None, None
+        n_probe = sum(len(r.reads) for r in probe)
+        packed, padded = states[-n_probe:].float(), self._run(probe, n_prefix, kv).float()
+        tol = 1e-4 if self.dtype == "float32" else 2e-2
+        self.packed[mode] = bool((packed - padded).norm() <= tol * padded.norm())
+        return (states[:-n_probe], kv) if self.packed[mode] else (None, None)
+
+    def _read(self, rows: list[_Row], states: torch.Tensor) -> None:
+        """Fill rows[i].out / .top from the states _run returned for them (concatenated, in row order)."""
+        with torch.inference_mode():
+            logits = self._logits(states) if self.body is not None else states
             logprobs = torch.log_softmax(logits, dim=-1)
             tops = logprobs.argmax(dim=-1).tolist()
-            # one gather and one device-to-host copy for every wanted (read, token) pair of the batch
+            # one gather and one device-to-host copy for every wanted (read, token) pair
             pick_read = [k for k, (_, targets) in enumerate(r for row in rows for r in row.reads) for _ in targets]
             pick_token = [t for row in rows for _, targets in row.reads for t in targets]
             values = iter(logprobs[torch.tensor(pick_read, device=logprobs.device),
@@ -256,6 +395,53 @@ class HFBackend(Backend):
                     r.top = tops[k]
                 k += 1
 
+    def _run_all(self, rows: list[_Row], n_prefix: int, prefix_kv) -> str:
+        """Run rows in batches (packed where the model allows), the output layer over groups of READ_GROUP;
+        returns the path taken. Rows start with the same n_prefix tokens; where their cache prefix_kv is
+        None it is made by the first batch (packed) or on its own (padded), and kept for later calls."""
+        mode = n_prefix > 0
+        if self.body is None:
+            self.packed[mode] = False
+        # packing is checked once per model (with and without a prefix cache) on two rows of the first batch
+        # (two, so that positions restart per suffix); a lone row runs padded and decides nothing
+        probe = self._probe_rows(rows, n_prefix) if mode not in self.packed and len(rows) > 1 else None
+        kv = prefix_kv
+        done: list[_Row] = []
+        states: list[torch.Tensor] = []
+
+        def run_batch(batch):
+            nonlocal probe, kv, n_prefix
+            out = None
+            if probe:
+                out, made = self._run_probed(batch, probe, n_prefix, kv)
+                probe = None
+            elif self.packed.get(mode):
+                out, made = self._run_packed(batch, n_prefix, kv)
+            if out is None:   # padded
+                if n_prefix and kv is None:
+                    kv = self._prefix_cache(batch[0].ids[:n_prefix])
+                    if kv is None:   # a cache that cannot be shared: no reuse
+                        n_prefix = 0
+                    else:
+                        self._kv_cache = (tuple(batch[0].ids[:n_prefix]), kv)
+                out = self._run(batch, n_prefix, kv)
+            elif n_prefix and kv is None:
+                kv = made
+                self._kv_cache = (tuple(batch[0].ids[:n_prefix]), kv)
+            states.append(out)
+            done.extend(batch)
+            if sum(len(x) for x in states) >= READ_GROUP:
+                flush()
+
+        def flush():
+            self._read(done, torch.cat(states))
+            done.clear()
+            states.clear()
+        self._batched(rows, run_batch, lambda r: len(r.ids) - n_prefix, padded=not (self.packed.get(mode) or probe))
+        if done:
+            flush()
+        return ("prefix-cache" if n_prefix else "plain") + ("" if self.packed.get(mode) else "-padded")
+
     def _auto_batch(self, length: int) -> int:
         if self.batch_size != "auto":
             return self.batch_size
@@ -263,14 +449,15 @@ class HFBackend(Backend):
             return self._auto_cuda_batch
         return int(max(8, min(32, 8192 // max(length, 1))))
 
-    def _batched(self, rows: list, run_batch, length) -> None:
+    def _batched(self, rows: list, run_batch, length, padded: bool = True) -> None:
         """Run rows longest first in batches; on CUDA out-of-memory halve the batch and retry.
-        On CPU the batch size is a maximum: a batch ends early where padding would exceed PAD_SLACK of it."""
+        For padded batches on CPU the batch size is a maximum: a batch ends early where padding would exceed
+        PAD_SLACK of it."""
         order = sorted(range(len(rows)), key=lambda i: -length(rows[i]))
         start = 0
         while start < len(order):
             size = self._auto_batch(length(rows[order[start]]))
-            if self.input_device.type == "cpu":
+            if padded and self.input_device.type == "cpu":
                 size = cpu_batch_size([length(rows[i]) for i in order[start:start + size]])
             batch = [rows[i] for i in order[start:start + size]]
             try:
@@ -286,12 +473,14 @@ class HFBackend(Backend):
                 continue
             start += len(batch)
 
-    def _split_prefix(self, row_ids: list[list[int]], shared_prefix: str, min_suffix: list[int]):
+    def _split_prefix(self, row_ids: list[list[int]], shared_prefix: str, min_suffix: list[int],
+                      lazy: bool = False):
         """Prefix tokens shared by the rows that start with them, their cache, and which rows use it.
 
         n_prefix is the longest run of the prefix's tokens that every eligible row starts with, so a
         tokenizer that merges across the text boundary just shortens the reused part; a row that would
-        keep fewer than min_suffix tokens after it runs on the plain path."""
+        keep fewer than min_suffix tokens after it runs on the plain path. With lazy=True a cache not made
+        yet is returned as None (the first batch makes it)."""
         if not (self.prefix_cache and shared_prefix and self.body is not None):
             return 0, None, [False] * len(row_ids)
         p = self.context_ids(shared_prefix)
@@ -310,6 +499,8 @@ class HFBackend(Backend):
             return 0, None, [False] * len(row_ids)
         key = tuple(p[:n])
         if self._kv_cache is None or self._kv_cache[0] != key:
+            if lazy:
+                return n, None, eligible
             self._kv_cache = (key, self._prefix_cache(p[:n]))
         kv = self._kv_cache[1]
         if kv is None:
@@ -342,14 +533,14 @@ class HFBackend(Backend):
                                  f"{self.max_length}")
         # every read position must lie after the reused prefix: keep at least (ids - first read) tokens
         min_suffix = [len(r.ids) - r.reads[0][0] for r in rows]
-        n_prefix, kv, use = self._split_prefix([r.ids for r in rows], shared_prefix, min_suffix)
-        self.last_paths = {"prefix-cache" if u else "plain" for u in use} if rows else set()
+        n_prefix, kv, use = self._split_prefix([r.ids for r in rows], shared_prefix, min_suffix, lazy=True)
         cached = [r for r, u in zip(rows, use) if u]
         plain = [r for r, u in zip(rows, use) if not u]
+        self.last_paths = set()
         if cached:
-            self._batched(cached, lambda b: self._run(b, n_prefix, kv), lambda r: len(r.ids) - n_prefix)
+            self.last_paths.add(self._run_all(cached, n_prefix, kv))
         if plain:
-            self._batched(plain, lambda b: self._run(b, 0, None), lambda r: len(r.ids))
+            self.last_paths.add(self._run_all(plain, 0, None))
 
         results = []
         for plan in plans:
