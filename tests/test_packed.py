@@ -96,3 +96,15 @@ def test_a_lone_row_does_not_decide_packing(tiny_model_dir):
     assert backend.packed == {} and backend.describe()["scoring_path"] == "plain-padded"
     backend.score([ScoreRequest(neqa_prompt(it, "zeroshot"), [" A", " B"]) for it in ITEMS[:2]])
     assert backend.packed == {False: True} and backend.describe()["scoring_path"] == "plain"
+
+
+def test_a_prefix_cache_that_cannot_be_shared_means_no_reuse(tiny_model_dir, monkeypatch):
+    requests = [ScoreRequest(neqa_prompt(it, "fewshot"), [" A", " B"]) for it in ITEMS]
+    expected = [r.logprobs for r in HFBackend(str(tiny_model_dir), device="cpu", dtype="float32").score(requests)]
+    backend = HFBackend(str(tiny_model_dir), batch_size=3, device="cpu", dtype="float32")
+    backend.packed = {True: False}                              # e.g. a sliding-window model: padded batches,
+    monkeypatch.setattr(backend, "_prefix_cache", lambda ids: None)   # whose cache layers cannot be expanded
+    got = [r.logprobs for r in backend.score(requests, shared_prefix=prefix("fewshot"))]
+    assert backend.describe()["scoring_path"] == "plain-padded" and backend._kv_cache is None
+    for g, e in zip(got, expected):
+        assert g == pytest.approx(e, abs=1e-5)

@@ -28,6 +28,7 @@ with trailing spaces of the context moved to the option.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -330,7 +331,7 @@ class HFBackend(Backend):
         ids = torch.tensor([rows[0].ids[:inline] + [t for r in rows for t in r.ids[n_prefix:]]], device=dev)
         positions = torch.tensor([list(range(inline)) + [n_prefix + j for n in lengths for j in range(n)]],
                                  device=dev)
-        starts = [inline + sum(lengths[:b]) for b in range(len(rows))]
+        starts = itertools.accumulate(lengths[:-1], initial=inline)
         reads = torch.tensor([start + pos - n_prefix for start, r in zip(starts, rows) for pos, _ in r.reads],
                              device=dev)
         packing = _Packing(lengths, prefix_kv, dev, inline)
@@ -411,21 +412,18 @@ class HFBackend(Backend):
 
         def run_batch(batch):
             nonlocal probe, kv, n_prefix
-            out = None
+            out = made = None
             if probe:
                 out, made = self._run_probed(batch, probe, n_prefix, kv)
                 probe = None
             elif self.packed.get(mode):
                 out, made = self._run_packed(batch, n_prefix, kv)
-            if out is None:   # padded
-                if n_prefix and kv is None:
-                    kv = self._prefix_cache(batch[0].ids[:n_prefix])
-                    if kv is None:   # a cache that cannot be shared: no reuse
-                        n_prefix = 0
-                    else:
-                        self._kv_cache = (tuple(batch[0].ids[:n_prefix]), kv)
-                out = self._run(batch, n_prefix, kv)
-            elif n_prefix and kv is None:
+            if out is None:   # padded; a prefix cache not made yet is made on its own
+                made = kv if kv is not None or not n_prefix else self._prefix_cache(batch[0].ids[:n_prefix])
+                if made is None:   # a cache that cannot be shared: no reuse
+                    n_prefix = 0
+                out = self._run(batch, n_prefix, made)
+            if n_prefix and kv is None:
                 kv = made
                 self._kv_cache = (tuple(batch[0].ids[:n_prefix]), kv)
             states.append(out)
