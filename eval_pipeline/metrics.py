@@ -4,7 +4,10 @@
 - strict: the most likely next token itself must be the right option (" A" when the answer is A);
 - surface competition: compare log(p(" A") + p(" A.")) with log(p(" B") + p(" B."));
 - p_right: the right option's probability renormalised over the options; Brier = (1 - p_right)^2;
-- chain of thought: the first paragraph must say "So the answer is A." or "... B."; anything else is wrong.
+- chain of thought: the first paragraph must say "So the answer is A." or "... B."; anything else is wrong;
+- order-balanced reading: each item also scored with its options in reverse order; the option
+  probabilities (renormalised) of both orders are averaged per option, and the option with the higher
+  average is the prediction (an exact tie counts half); beside it, whether both orders chose the same option.
 """
 from __future__ import annotations
 
@@ -45,6 +48,20 @@ def score_choice(logprobs: list[float], answer: int, options: list[str], top_tok
         "strict_correct": None if top_token is None else top_token == options[answer],
         "surface_correct": None if surface_logprobs is None else argmax(surface_logprobs) == answer,
     }
+
+
+def score_order_balanced(logprobs: list[float], reversed_logprobs: list[float], answer: int) -> dict:
+    """Per-item fields of the order-balanced reading. logprobs: per option in the item's order;
+    reversed_logprobs: per option of the same item with its options reversed (so reversed_logprobs[-1]
+    belongs to option 0)."""
+    p = renormalised(logprobs)
+    q = renormalised(reversed_logprobs)[::-1]
+    avg = [(a + b) / 2 for a, b in zip(p, q)]
+    best = max(avg)
+    winners = [i for i, v in enumerate(avg) if v == best]
+    return {"reversed_logprobs": list(reversed_logprobs), "balanced_p_right": avg[answer],
+            "balanced_correct": (answer in winners) / len(winners),
+            "order_consistent": argmax(p) == argmax(q)}
 
 
 def parse_cot(text: str) -> int | None:
@@ -91,4 +108,14 @@ def summarize(records: list[dict], seed: int = 0) -> dict:
         "strict_accuracy": _mean(r.get("strict_correct") for r in records),
         "surface_accuracy": _mean(r.get("surface_correct") for r in records),
         "mean_brier": _mean(r.get("brier") for r in records),
+        **_balanced_summary(records, seed),
     }
+
+
+def _balanced_summary(records: list[dict], seed: int) -> dict:
+    """The order-balanced reading, where every record has it (see score_order_balanced)."""
+    if not records or any(r.get("balanced_correct") is None for r in records):
+        return {}
+    balanced = [float(r["balanced_correct"]) for r in records]
+    return {"balanced_accuracy": _mean(balanced), "balanced_accuracy_ci": bootstrap_ci(balanced, seed=seed),
+            "order_consistency": _mean(r["order_consistent"] for r in records)}

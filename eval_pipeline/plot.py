@@ -199,6 +199,11 @@ def _legend_space(n: int) -> tuple:
     return (0, 0.04 + 0.065 * rows, 1, 1)
 
 
+# which reading of the scores the figures show (summary.json's `accuracy`; the order-balanced reading,
+# `balanced_accuracy`, is reported beside it in tables, not drawn)
+READING = "(paper's reading: options in the given order)"
+
+
 def figure2(points, x, labels, colors, out_dir) -> list[Path]:
     neqa = [p for p in points if p["task"] == "neqa"]
     prompts = [m for m in NEQA_PROMPTS + (CLOZE,) if any(p["prompt"] == m for p in neqa)]
@@ -209,7 +214,7 @@ def figure2(points, x, labels, colors, out_dir) -> list[Path]:
     for ax, m in zip(axes, prompts):
         _draw_lines(ax, [p for p in neqa if p["prompt"] == m], x, colors)
         _style_axis(ax, x, PROMPT_TITLES.get(m, m))
-    axes[0].set_ylabel("NeQA accuracy")
+    axes[0].set_ylabel(f"NeQA accuracy\n{READING}")
     fig.tight_layout(rect=_legend_space(_legend(fig, neqa, labels, colors)))
     return save_figure(fig, out_dir, "figure2_neqa")
 
@@ -228,7 +233,7 @@ def figure4(points, x, labels, colors, out_dir, prompt: str = "zeroshot") -> lis
     for ax, (title, pts, style) in zip(axes, panels):
         _draw_lines(ax, pts, x, colors, style)
         _style_axis(ax, x, title)
-    axes[0].set_ylabel("Accuracy")
+    axes[0].set_ylabel(f"Accuracy\n{READING}")
     axes[1].legend([Line2D([], [], color="black", marker=m, alpha=a, linestyle="none") for m, a in TASK2_STYLE.values()],
                    [f"{k} prompt" for k in TASK2_STYLE], loc="best", fontsize=8, framealpha=0.8)
     shown = [p for _, pts, _ in panels for p in pts]

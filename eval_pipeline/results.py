@@ -87,7 +87,9 @@ def _check_item(r: dict) -> None:
 
 
 def load_items(results_dir, summaries: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per item record, with family, member, base_member, step, task, prompt columns added."""
+    """One row per item record, with family, member, base_member, step, task, prompt columns added, and
+    full_prompt: the whole text scored, run.json's shared_prefix + the record's prompt (None for runs whose
+    run.json predates shared_prefix)."""
     if summaries is None:
         summaries = load_summaries(results_dir)
     frames = []
@@ -97,6 +99,11 @@ def load_items(results_dir, summaries: pd.DataFrame | None = None) -> pd.DataFra
         f = pd.DataFrame(recs)
         if "index" not in f:
             f["index"] = range(len(f))
+        run_json = Path(s["run_dir"]) / "run.json"
+        shared = read_json(run_json).get("shared_prefix") if run_json.exists() else None
+        if "prompt" in f:
+            f["full_prompt"] = [shared + p if isinstance(p, str) and shared is not None else None
+                                for p in f["prompt"]]
         for col in ("family", "member", "base_member", "step", "task", "prompt", "n_params", "flops"):
             f[col] = s.get(col)
         frames.append(f)

@@ -1,6 +1,8 @@
 """One evaluation run on disk: RESULTS_DIR/<family>/<member>/<task>__<prompt>/.
 
-    run.json      written at the start: what is being computed and its key
+    run.json      written at the start: what is being computed, its key, and `shared_prefix`: the text
+                  every prompt of the run starts with (header, few-shot examples), stored once; each
+                  record's `prompt` is the rest, so shared_prefix + prompt is the full text scored
     items.jsonl   one record per item, appended (flushed) batch by batch as they are computed
     summary.json  written atomically at the end
 
@@ -20,6 +22,7 @@ from data_pipeline.io import DataError, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_FIELDS = ("model", "revision", "dtype", "task", "prompt", "data_sha256")
+OPTIONAL_KEY_FIELDS = ("order_balanced",)   # part of the key only when set, so older keys stay valid
 
 
 class RunMismatchError(ValueError):
@@ -30,7 +33,8 @@ def run_key(meta: dict) -> str:
     missing = [k for k in KEY_FIELDS if k not in meta]
     if missing:
         raise KeyError(f"run key needs {', '.join(missing)}")
-    blob = json.dumps({k: meta[k] for k in KEY_FIELDS}, sort_keys=True, ensure_ascii=False)
+    fields = {k: meta[k] for k in KEY_FIELDS} | {k: meta[k] for k in OPTIONAL_KEY_FIELDS if meta.get(k)}
+    blob = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -68,14 +72,18 @@ class RunFolder:
             except json.JSONDecodeError as e:
                 raise DataError(self.run_path, None, None, f"malformed JSON ({e.msg})") from None
             if previous.get("key") != key:
-                diff = [f"{k}: {previous.get(k)!r} here, {meta[k]!r} asked" for k in KEY_FIELDS
-                        if previous.get(k) != meta[k]]
+                diff = [f"{k}: {previous.get(k)!r} here, {meta.get(k)!r} asked" for k in KEY_FIELDS + OPTIONAL_KEY_FIELDS
+                        if previous.get(k) != meta.get(k)]
                 raise RunMismatchError(f"{self.path} holds another run ({'; '.join(diff) or 'different key'}); "
                                        "use another --output-dir or delete the folder")
         elif self.items_path.exists() or self.summary_path.exists():
             raise RunMismatchError(f"{self.path} holds results without run.json; refusing to mix runs")
+            if "shared_prefix" in meta and "shared_prefix" not in previous:   # a run begun before it was recorded
+                write_json(self.run_path, {**previous, "shared_prefix": meta["shared_prefix"]})
         else:
             write_json(self.run_path, {"key": key, **{k: meta[k] for k in KEY_FIELDS},
+                                       **{k: meta[k] for k in OPTIONAL_KEY_FIELDS if meta.get(k)},
+                                       "shared_prefix": meta.get("shared_prefix", ""),
                                        "code_version": meta.get("code_version"), "started": now()})
         return self._read_records()
 

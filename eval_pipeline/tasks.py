@@ -125,6 +125,16 @@ class Task:
     def generative(self, method: str) -> bool:
         return method == "fewshot_cot"
 
+    def order_matters(self, method: str) -> bool:
+        """Whether the options' order is part of the prompt (letter-labelled choices, read as " A"/" B"),
+        so that an order-balanced reading (the item scored with its options reversed too) means something."""
+        return self.name != "prize" and method != CLOZE and not self.generative(method)
+
+    @staticmethod
+    def reversed_options(item: dict) -> dict:
+        """The item with its choices in reverse order and the answer moved with them."""
+        return {**item, "choices": item["choices"][::-1], "answer": len(item["choices"]) - 1 - item["answer"]}
+
     def request(self, item: dict, method: str):
         text = self.render(item, method)
         if self.generative(method):

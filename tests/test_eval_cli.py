@@ -14,9 +14,9 @@ from conftest import REPO
 
 SUMMARY_FIELDS = {"key", "family", "member", "model", "revision", "dtype", "n_params", "train_tokens", "flops", "task",
                   "prompt", "data_file", "data_sha256", "n_items", "accuracy", "accuracy_ci", "strict_accuracy",
-                  "surface_accuracy", "mean_brier", "scoring_path", "code_version", "date"}
-ITEM_FIELDS = {"index", "question", "prompt", "choice_logprobs", "prediction", "answer", "correct", "p_right", "brier",
-               "strict_correct", "surface_correct"}
+                  "surface_accuracy", "mean_brier", "scoring_path", "code_version", "date", "order_balanced"}
+ITEM_FIELDS = {"index", "question", "prompt", "options", "choice_logprobs", "prediction", "answer", "correct",
+               "p_right", "brier", "strict_correct", "surface_correct"}
 
 
 @pytest.fixture
@@ -187,3 +187,63 @@ def test_revision_of_a_local_model_names_a_saved_checkpoint(tmp_path):
     assert local_checkpoint("EleutherAI/pythia-70m", "step1000") == ("EleutherAI/pythia-70m", "step1000")
     with pytest.raises(ValueError, match="no checkpoint 'step-9'"):
         local_checkpoint(str(tmp_path / "final"), "step-9")
+
+
+def test_records_hold_the_full_prompt(tmp_path, capsys, tiny_model_dir, small_neqa):
+    from data_pipeline.prompts import neqa_prompt, task2_prompt
+    from eval_pipeline.results import load_items
+    out = tmp_path / "r" / "fam"
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--prompt", "zeroshot,fewshot,fewshot_cot,cloze",
+                     "--data", small_neqa, "--limit", "3", "--output-dir", out)
+    assert rc == 0, err
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--task", "task2", "--prompt", "strong",
+                     "--data", REPO / "data_pipeline" / "neqa_100_task2.jsonl", "--limit", "3", "--output-dir", out)
+    assert rc == 0, err
+    items = load_items(tmp_path / "r")
+    neqa = load_neqa(small_neqa)
+    task2 = [json.loads(x) for x in (REPO / "data_pipeline" / "neqa_100_task2.jsonl").read_text().splitlines()]
+    expected = {("neqa", m, i): neqa_prompt(neqa[i], m) for m in ("zeroshot", "fewshot", "fewshot_cot") for i in range(3)}
+    expected.update({("neqa", "cloze", i): neqa[i]["question"] for i in range(3)})
+    expected.update({("task2", "strong", i): task2_prompt(task2[i], "strong") for i in range(3)})
+    got = {(r.task, r.prompt, r.index): r.full_prompt for r in items.itertuples()}
+    assert got == expected
+    run_json = json.loads((out / "model" / "neqa__fewshot" / "run.json").read_text())
+    assert run_json["shared_prefix"].count("Question:") == 3            # the header and three examples, once
+    assert all(not r["prompt"].startswith(run_json["shared_prefix"]) for r in read_items(out / "model" / "neqa__fewshot"))
+    assert read_items(out / "model" / "neqa__cloze")[0]["options"] == [" " + c for c in neqa[0]["choices"]]
+
+
+def test_order_balanced_reading_scores_the_reversed_items(tmp_path, capsys, tiny_model_dir, small_neqa):
+    from data_pipeline.prompts import neqa_prompt
+    from eval_pipeline.metrics import renormalised
+    reversed_data = tmp_path / "reversed.jsonl"
+    neqa = load_neqa(small_neqa)
+    write_jsonl(reversed_data, [{**it, "choices": it["choices"][::-1], "answer": 1 - it["answer"]} for it in neqa])
+    out = tmp_path / "r"
+    rc, stdout, err = run(capsys, "--model", tiny_model_dir, "--prompt", "zeroshot,cloze", "--data", small_neqa,
+                          "--order-balanced", "--output-dir", out)
+    assert rc == 0, err and "order-balanced" in stdout
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--prompt", "zeroshot", "--data", reversed_data,
+                     "--output-dir", tmp_path / "plain-reversed")
+    assert rc == 0, err
+    records = read_items(out / "model" / "neqa__zeroshot")
+    flipped = read_items(tmp_path / "plain-reversed" / "model" / "neqa__zeroshot")
+    run_json = json.loads((out / "model" / "neqa__zeroshot" / "run.json").read_text())
+    correct, same = [], []
+    for it, r, f in zip(neqa, records, flipped):
+        assert run_json["shared_prefix"] + r["reversed_prompt"] == neqa_prompt({**it, "choices": it["choices"][::-1]},
+                                                                               "zeroshot")
+        assert r["reversed_logprobs"] == pytest.approx(f["choice_logprobs"], abs=1e-5)
+        p, q = renormalised(r["choice_logprobs"]), renormalised(f["choice_logprobs"])
+        option0 = (p[0] + q[1]) / 2                      # option 0 is B in the reversed prompt
+        correct.append((option0 > 0.5) == (it["answer"] == 0))
+        same.append((p[0] > p[1]) == (q[1] > q[0]))
+    summary = json.loads((out / "model" / "neqa__zeroshot" / "summary.json").read_text())
+    assert summary["order_balanced"] is True and summary["accuracy"] == pytest.approx(sum(r["correct"] for r in records) / 6)
+    assert summary["balanced_accuracy"] == pytest.approx(sum(correct) / 6)
+    assert summary["order_consistency"] == pytest.approx(sum(same) / 6)
+    cloze = json.loads((out / "model" / "neqa__cloze" / "summary.json").read_text())
+    assert cloze["order_balanced"] is False and "balanced_accuracy" not in cloze   # no order in a cloze prompt
+    # the reading is part of the run's key: the same folder without it is another run
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--prompt", "zeroshot", "--data", small_neqa, "--output-dir", out)
+    assert rc == 2 and "order_balanced" in err

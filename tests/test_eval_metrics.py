@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from eval_pipeline.metrics import bootstrap_ci, parse_cot, renormalised, score_choice, score_generation, summarize
+from eval_pipeline.metrics import (bootstrap_ci, parse_cot, renormalised, score_choice, score_generation,
+                                   score_order_balanced, summarize)
 
 AB = [" A", " B"]
 
@@ -86,3 +87,31 @@ def test_summarize():
     assert s["mean_brier"] == pytest.approx(((1 - p) ** 2 * 3 + p ** 2) / 4)
     assert s["surface_accuracy"] is None
     assert s["accuracy_ci"][0] <= 0.75 <= s["accuracy_ci"][1]
+
+
+def test_order_balanced_reading_by_hand():
+    # original order: p(A)=0.8, p(B)=0.2 with A = option 0; reversed order (option 1 shown as A):
+    # p(A)=0.6, p(B)=0.4, so option 1 gets 0.6 and option 0 gets 0.4. Averages: option 0 (0.8+0.4)/2 = 0.6,
+    # option 1 (0.2+0.6)/2 = 0.4. The two orders disagree (option 0, then option 1).
+    r = score_order_balanced([math.log(0.8), math.log(0.2)], [math.log(0.6), math.log(0.4)], answer=0)
+    assert r["balanced_p_right"] == pytest.approx(0.6) and r["balanced_correct"] == 1.0
+    assert r["order_consistent"] is False
+    assert score_order_balanced([math.log(0.8), math.log(0.2)], [math.log(0.6), math.log(0.4)], 1)["balanced_correct"] == 0
+    # agreeing orders: option 1 preferred both times
+    r = score_order_balanced([math.log(0.3), math.log(0.7)], [math.log(0.9), math.log(0.1)], answer=1)
+    assert r["order_consistent"] is True and r["balanced_p_right"] == pytest.approx(0.8)
+
+
+def test_a_model_that_always_says_a_reads_as_chance_and_never_consistent():
+    # the same p(A) = 0.7 whatever the options: the paper's accuracy is the share of answers that are A,
+    # the order-balanced probabilities tie at 0.5 (half credit) and no item keeps its choice across orders
+    records = []
+    for answer in (0, 1, 0, 0):
+        rec = score_choice([math.log(0.7), math.log(0.3)], answer, AB)
+        rec.update(score_order_balanced([math.log(0.7), math.log(0.3)], [math.log(0.7), math.log(0.3)], answer))
+        records.append(rec)
+    s = summarize(records)
+    assert s["accuracy"] == 0.75
+    assert s["balanced_accuracy"] == 0.5 and s["order_consistency"] == 0.0
+    assert all(r["balanced_p_right"] == pytest.approx(0.5) for r in records)
+    assert "balanced_accuracy" not in summarize([score_choice([-1.0, -2.0], 0, AB)])

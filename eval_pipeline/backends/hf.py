@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import torch
 
 from eval_pipeline.backends.base import Backend, GenerateRequest, ScoreRequest, ScoreResult
+from eval_pipeline.gguf import dequantised, is_gguf
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -182,12 +183,15 @@ class HFBackend(Backend):
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size if batch_size == "auto" else int(batch_size)
         self.prefix_cache = prefix_cache
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or self.model_name, revision=revision,
+        source, self.gguf = self.model_name, None
+        if is_gguf(source):   # a quantised GGUF file: its dequantised float32 copy (see eval_pipeline/gguf.py)
+            source, self.gguf = dequantised(source)
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or source, revision=revision,
                                                        trust_remote_code=trust_remote_code)
         kwargs = dict(revision=revision, dtype=DTYPES[self.dtype], trust_remote_code=trust_remote_code)
         if device_map:
             kwargs["device_map"] = device_map
-        self.model = AutoModelForCausalLM.from_pretrained(self.model_name, **kwargs).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(source, **kwargs).eval()
         if not device_map:
             self.model.to(self.device)
         fuse_activations(self.model)
@@ -647,4 +651,5 @@ class HFBackend(Backend):
             path = "full-logits"
         return {"model": self.model_name, "revision": self.revision, "dtype": self.dtype,
                 "n_params": sum(p.numel() for p in self.model.parameters()), "scoring_path": path,
-                "device": str(self.input_device), "batch_size": self.batch_size}
+                "device": str(self.input_device), "batch_size": self.batch_size,
+                **({"gguf": self.gguf} if self.gguf else {})}
