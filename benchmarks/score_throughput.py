@@ -208,21 +208,22 @@ def worker(job: dict) -> dict:
     torch.set_num_threads(job["threads"])
     items = load_neqa(job["items_file"])
     method, bs = job["prompt"], job["batch_size"]
+    device, dtype = job.get("device", "cpu"), job.get("dtype", "float32")
     prompts = [neqa_prompt(it, method) for it in items]
     if job["side"] == "ours":
         from eval_pipeline.backends.base import ScoreRequest
         from eval_pipeline.backends.hf import HFBackend
-        backend = HFBackend(job["model_dir"], dtype=job["dtype"], device=job["device"], batch_size=bs,
+        backend = HFBackend(job["model_dir"], dtype=dtype, device=device, batch_size=bs,
                             prefix_cache=not job.get("no_prefix_cache"))
         _warm_up(backend.model, 8)
         rss_loaded = _rss_mb()
         requests = [ScoreRequest(p, list(OPTIONS)) for p in prompts]
         backend._kv_cache = None   # the shared prefix is computed inside the timed call
-        cpu = job["device"] == "cpu"
+        cpu = device == "cpu"
         peak_before = matmul_peak(job["d_model"], job["threads"], tries=3) if cpu else None
         t0, c0 = time.perf_counter(), time.process_time()
         results = backend.score(requests, shared_prefix=prefix(method))
-        _sync(job["device"])
+        _sync(device)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         peaks = [peak_before, matmul_peak(job["d_model"], job["threads"], tries=3)] if cpu else []
         logprobs = [r.logprobs for r in results]
@@ -231,7 +232,7 @@ def worker(job: dict) -> dict:
         from lm_eval import simple_evaluate
         from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
-        lm = HFLM(pretrained=job["model_dir"], dtype=job["dtype"], device=job["device"], batch_size=bs)
+        lm = HFLM(pretrained=job["model_dir"], dtype=dtype, device=device, batch_size=bs)
         _warm_up(lm.model, 8)
         rss_loaded = _rss_mb()
         spent, cpu_spent = [], []
@@ -240,14 +241,14 @@ def worker(job: dict) -> dict:
         def timed(requests, *args, **kwargs):
             t0, c0 = time.perf_counter(), time.process_time()
             out = inner(requests, *args, **kwargs)
-            _sync(job["device"])
+            _sync(device)
             spent.append(time.perf_counter() - t0)
             cpu_spent.append(time.process_time() - c0)
             return out
         lm.loglikelihood = timed
         manager = TaskManager(include_path=job["yaml_dir"], include_defaults=False)
         res = simple_evaluate(model=lm, tasks=[task_name(method)], task_manager=manager, log_samples=True,
-                              batch_size=bs, device=job["device"], bootstrap_iters=0, verbosity="ERROR")
+                              batch_size=bs, device=device, bootstrap_iters=0, verbosity="ERROR")
         seconds, cpu_seconds = sum(spent), sum(cpu_spent)
         logprobs = lm_eval_logprobs(res["samples"][task_name(method)], prompts)
         path, peaks = "lm-eval hf", []

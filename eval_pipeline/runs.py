@@ -72,8 +72,10 @@ class RunFolder:
             except json.JSONDecodeError as e:
                 raise DataError(self.run_path, None, None, f"malformed JSON ({e.msg})") from None
             if previous.get("key") != key:
-                diff = [f"{k}: {previous.get(k)!r} here, {meta.get(k)!r} asked" for k in KEY_FIELDS + OPTIONAL_KEY_FIELDS
-                        if previous.get(k) != meta.get(k)]
+                diff = [f"{k}: {previous.get(k)!r} here, {meta[k]!r} asked" for k in KEY_FIELDS
+                        if previous.get(k) != meta[k]]
+                diff += [f"{k}: {bool(previous.get(k))} here, {bool(meta.get(k))} asked" for k in OPTIONAL_KEY_FIELDS
+                         if bool(previous.get(k)) != bool(meta.get(k))]
                 raise RunMismatchError(f"{self.path} holds another run ({'; '.join(diff) or 'different key'}); "
                                        "use another --output-dir or delete the folder")
         elif self.items_path.exists() or self.summary_path.exists():

@@ -22,6 +22,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: loads real pretrained models (minutes on 2 cores; -m 'not slow' skips)")
+
+
 def _training_text() -> list[str]:
     from data_pipeline.prompts import NEQA_PROMPTS, neqa_prompt
     from data_pipeline.schema import load_neqa

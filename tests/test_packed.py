@@ -108,3 +108,30 @@ def test_a_prefix_cache_that_cannot_be_shared_means_no_reuse(tiny_model_dir, mon
     assert backend.describe()["scoring_path"] == "plain-padded" and backend._kv_cache is None
     for g, e in zip(got, expected):
         assert g == pytest.approx(e, abs=1e-5)
+
+
+@pytest.mark.parametrize("window,path", [(4096, "prefix-cache"), (16, "plain-padded")])
+def test_sliding_window_attention(tmp_path, window, path):
+    """Gemma 3's shape: sliding-window layers beside full ones. A window at least as long as every row masks
+    nothing, so batches are packed and share the prefix cache; a shorter one makes the backend fall back
+    (padded batches, no reuse of a sliding-window cache). Both equal a plain forward pass."""
+    import transformers as tf
+    folder = make_tiny_model(tmp_path / "model", seed=3, arch="llama")   # its tokenizer; the model replaced
+    vocab = tf.AutoTokenizer.from_pretrained(folder).vocab_size + 1
+    config = tf.Gemma3TextConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=window,
+                                 layer_types=["sliding_attention", "full_attention"], max_position_embeddings=1024,
+                                 pad_token_id=0, bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(3)
+    model = tf.Gemma3ForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, 0.2)
+    model.save_pretrained(folder)
+    requests = [ScoreRequest(neqa_prompt(it, "fewshot"), [" A", " B", " the answer"]) for it in ITEMS]
+    backend = HFBackend(str(folder), batch_size=4, device="cpu", dtype="float32")
+    got = [r.logprobs for r in backend.score(requests, shared_prefix=prefix("fewshot"))]
+    assert backend.describe()["scoring_path"] == path
+    for g, e in zip(got, full_forward_logprobs(folder, requests)):
+        assert g == pytest.approx(e, abs=1e-4)

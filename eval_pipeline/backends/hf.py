@@ -113,6 +113,7 @@ class _Packing:
         self.to_padded = torch.where(valid, starts.unsqueeze(1) + j, starts.unsqueeze(1)).reshape(-1)  # slot -> pos
         self.to_packed = valid.reshape(-1).nonzero().squeeze(1)                     # position -> slot
         self.mask = (j.unsqueeze(0) <= j.unsqueeze(1)).unsqueeze(0) & valid.unsqueeze(1)   # (B, S_q, S_k)
+        self.span = (inline or (prefix_kv[0][0].shape[-2] if prefix_kv else 0)) + self.S   # longest prefix + suffix
 
 
 def packed_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, packing=None,
@@ -120,8 +121,11 @@ def packed_attention(module, query, key, value, attention_mask, scaling=None, dr
     """transformers attention function (registered as "neqa_packed") over a _Packing row: query (1, H, T, D),
     key/value (1, H_kv, T, D). The prefix keys/values (1, H_kv, P, D) are shared by every suffix through
     matrix products, never expanded to the batch. Softmax in float32, as transformers' eager attention."""
-    if packing is None or sliding_window is not None or softcap is not None or s_aux is not None:
-        raise NotImplementedError("packed attention: no packing given, or sliding window / softcap / sinks")
+    # a sliding window at least as long as every prefix + suffix masks nothing (Gemma 3's 512 tokens and NeQA's prompts)
+    if (packing is None or softcap is not None or s_aux is not None
+            or (sliding_window is not None and packing.span > sliding_window)):
+        raise NotImplementedError("packed attention: no packing given, softcap / sinks, or a sliding window "
+                                  "shorter than the rows")
     packing.calls += 1
     _, H, _, D = query.shape
     Hkv, B, S = key.shape[1], packing.B, packing.S
@@ -421,7 +425,10 @@ class HFBackend(Backend):
                 out, made = self._run_probed(batch, probe, n_prefix, kv)
                 probe = None
             elif self.packed.get(mode):
-                out, made = self._run_packed(batch, n_prefix, kv)
+                try:
+                    out, made = self._run_packed(batch, n_prefix, kv)
+                except NotImplementedError:   # rows longer than a sliding window: this batch unpacked, no cache
+                    out, made = self._run(batch, 0, None), kv
             if out is None:   # padded; a prefix cache not made yet is made on its own
                 made = kv if kv is not None or not n_prefix else self._prefix_cache(batch[0].ids[:n_prefix])
                 if made is None:   # a cache that cannot be shared: no reuse
