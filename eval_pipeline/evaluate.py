@@ -76,13 +76,15 @@ def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], f
                     record.update(metrics.score_generation(ans, item["answer"]))
                 else:
                     record.update(metrics.score_choice(ans.logprobs, item["answer"], req.options, ans.top_token,
-                                                       ans.surface_logprobs))
+                                                       ans.surface_logprobs, ans.missing_options))
                 new.append(record)
             folder.append(new)
             records.extend(new)
             bar.update(len(new))
+            refuse_undetermined(records, folder)
     finally:
         bar.close()
+    refuse_undetermined(records, folder)
     described = backend.describe()
     paths.discard(None)
     summary = {
@@ -97,6 +99,19 @@ def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], f
     }
     folder.finish(summary)
     return summary
+
+
+def refuse_undetermined(records: list[dict], folder: RunFolder) -> None:
+    """Stop a top-K API run whose items mostly tie (options outside the list): its accuracy would be
+    chance by construction. The records stay in items.jsonl."""
+    counts = metrics.missing_counts(records)
+    n = counts.get("n_items_undetermined", 0)
+    if n > metrics.MAX_UNDETERMINED_SHARE * len(records):
+        raise DataError(folder.items_path, None, None,
+                        f"{n} of {len(records)} items have every option outside the server's top log-probs, so "
+                        f"their prediction is a tie (more than {metrics.MAX_UNDETERMINED_SHARE:.0%} allowed); "
+                        "refusing to report an accuracy: use a server that supports echo (--api-scoring echo) "
+                        "or a larger --top-logprobs")
 
 
 def _previous_path(folder: RunFolder, described: dict):
@@ -130,7 +145,8 @@ def build_backend(name: str, model: str, args, options: dict | None = None) -> B
                       device_map=args.device_map, prefix_cache=not args.no_prefix_cache)
     elif name == "openai":
         kwargs = dict(model=model, revision=args.revision, concurrency=args.concurrency,
-                      api_key_env=args.api_key_env, progress=False)
+                      api_key_env=args.api_key_env, progress=False, timeout=args.timeout,
+                      max_retries=args.max_retries, top_logprobs=args.top_logprobs, scoring=args.api_scoring)
         if args.base_url:
             kwargs["base_url"] = args.base_url
     elif name == "vllm":
@@ -183,6 +199,14 @@ def parse_args(argv):
     ap.add_argument("--base-url", help="openai: server URL (OpenAI-compatible, e.g. a local vLLM server)")
     ap.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
     ap.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
+    ap.add_argument("--api-scoring", default="auto", choices=["auto", "echo", "top"],
+                    help="openai: echo = exact log-probs of prompt + option (echo=True, max_tokens=0); top = the "
+                         "paper's reading of the answer token's top log-probs; auto = echo where the server "
+                         "supports it")
+    ap.add_argument("--top-logprobs", type=int, default=5, help="openai: K of the top-K reading")
+    ap.add_argument("--timeout", type=float, default=60.0, help="openai: seconds to wait for one answer")
+    ap.add_argument("--max-retries", type=int, default=6,
+                    help="openai: retries of a failed request (429, 5xx, timeout, connection), by the client")
     ap.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model replica")
     ap.add_argument("--data-parallel-size", type=int, default=1, help="vllm: model replicas, one per GPU group")
     ap.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -200,6 +224,8 @@ def parse_args(argv):
             ap.error(f"--batch-size must be a positive integer or 'auto', got {args.batch_size!r}")
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be at least 1")
+    if args.top_logprobs < 1 or args.max_retries < 0 or not args.timeout > 0:
+        ap.error("--top-logprobs must be at least 1, --max-retries at least 0, --timeout positive")
     return args
 
 
@@ -279,9 +305,12 @@ def main(argv=None) -> int:
                     t0 = time.time()
                     s = evaluate_run(backend, task, method, items, folder, info, progress=not args.no_progress)
                     ci = s["accuracy_ci"]
+                    missing = (f"; {s['n_items_missing_options']} items with an option outside the top "
+                               f"log-probs, {s['n_items_undetermined']} undetermined"
+                               if "n_items_missing_options" in s else "")
                     print(f"{member} {task.name}__{method}: accuracy {s['accuracy']:.3f} "
                           f"[{ci[0]:.3f}, {ci[1]:.3f}] over {s['n_items']} items "
-                          f"({s['scoring_path']}, {time.time() - t0:.1f}s) -> {folder.path}")
+                          f"({s['scoring_path']}{missing}, {time.time() - t0:.1f}s) -> {folder.path}")
     except (DataError, RunMismatchError, ValueError, KeyError, OSError, ImportError) as e:
         message = str(e.args[0] if isinstance(e, KeyError) and e.args else e).strip()
         print(f"error: {message.splitlines()[0] if message else type(e).__name__}", file=sys.stderr)
