@@ -246,7 +246,7 @@ def _fallback_root(words: list[str]) -> tuple[int, str, str] | None:
         adjectives or nouns that cannot be verbs, and only when the next word agrees with words[i] as a noun."""
         if i + 1 >= n or forms[i + 1] is None or words[i + 1] in _PREPOSITIONS | _PARTICLES:
             return False
-        if not all(k in compound or (k not in proper and forms[k] is None and words[k] not in
+        if not all(k in compound or (k not in proper and (forms[k] is None or k == 0) and words[k] not in
                    _PREPOSITIONS | _RELATIVES | _NOT_FINITE | _SUBORDINATORS | _CONJUNCTIONS) for k in range(i)):
             return False
         tags = forms[i + 1][1]
@@ -281,15 +281,24 @@ def _fallback_root(words: list[str]) -> tuple[int, str, str] | None:
             continue
         if forms[i] is None or i == 0:
             continue
+        if skip and prev in _RELATIVES and words[0] not in _SUBORDINATORS and words[0] != "to":
+            skip -= 1                                       # "light that splits into ...": the relative's verb,
+            continue                                        # even when it could be a noun
         lemma, tags = forms[i]
         tag = "VBZ" if "VBZ" in tags else "VBD" if "VBD" in tags else "VBP"
         nounish = _nounish(w)
         j = next_content(i)
         nxt = words[j] if j < n else ""
-        if (prev in _DETERMINERS or prev == "to" or _after_determiner(words, i, proper)) and not (prev in ("these", "those") and tag == "VBP") \
+        floating = prev in ("both", "all") and i >= 2 and _looks_plural(words[i - 2])   # "feathers both help"
+        if (prev in _DETERMINERS and not floating or prev == "to" or _after_determiner(words, i, proper)) \
+                and not (prev in ("these", "those") and tag == "VBP") \
                 or prev in _PREPOSITIONS or prev in _PARTICLES or prev in _NOT_FINITE \
-                or prev.endswith(("'s", "s'")) or (i >= 2 and words[i - 2] == "to" and forms[i - 1]):
-            continue
+                or prev.endswith(("'s", "s'", "'d", "'ll")) or (i >= 2 and words[i - 2] == "to" and forms[i - 1]):
+            continue                                        # "you'd walk": after a contracted modal
+        if nounish and j >= n and prev not in proper and "ADJ" in _pos(prev) and not prev.endswith("ing") \
+                and (forms[i - 1] is None or "NOUN" not in _pos(prev)) \
+                and not _is_adverb(prev) and prev not in _DETERMINERS:
+            continue                                        # "the high winds" ending the clause: a noun
         if w in _PERFECT and j < n and "VBN" in (_forms(nxt) or ("", ()))[1]:
             continue                                        # "camels have done": an auxiliary
         if nounish:
