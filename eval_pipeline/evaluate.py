@@ -5,9 +5,10 @@
 
 Where results go (one rule): OUTPUT_DIR/[FAMILY/]MEMBER/TASK__PROMPT/{run.json, items.jsonl, summary.json}.
 With --family, FAMILY is the family's name and MEMBER each member's name; without it there is no family
-level (OUTPUT_DIR plays the family folder; summary.json's `family` is OUTPUT_DIR's name) and MEMBER is
---member or the model's folder name / the last part of its hub id. With --revision R, MEMBER becomes
-MEMBER@R so that checkpoints of one model sit side by side.
+level and MEMBER is --member or the model's folder name / the last part of its hub id (summary.json's
+`family` is --family-name, else MEMBER). With --revision R, MEMBER becomes MEMBER@R so that checkpoints of
+one model sit side by side. A prize table's PROMPT is its file name (prize__neqa_zeroshot), so that every
+table scored gets its own run folder.
 
 Rerunning the same command resumes an interrupted run; a folder of another model/revision/dtype/task/
 prompt/data is refused. A finished run is recomputed from its records (no model calls).
@@ -183,10 +184,12 @@ def parse_args(argv):
                     help="default: hf, or the family's backend")
     ap.add_argument("--task", default="neqa", help=f"one of {', '.join(TASKS)}, or a comma-separated list")
     ap.add_argument("--prompt", default="zeroshot",
-                    help="prompt method (neqa/task1: zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot; "
-                         "task2: weak, strong; prize: table), comma-separated list, or 'all'")
+                    help="prompt method (" + "; ".join(f"{t.name}: {', '.join(t.prompts)}" for t in TASKS.values())
+                         + "), comma-separated list, or 'all'")
     ap.add_argument("--data", help="data file instead of the task's default (or the family's data: entry)")
-    ap.add_argument("--output-dir", required=True, help="results folder")
+    ap.add_argument("--output-dir", "--out-dir", "--out", dest="output_dir", required=True, help="results folder")
+    ap.add_argument("--family-name", help="without --family: the family recorded in summary.json "
+                                          "(default: the member's name)")
     ap.add_argument("--limit", type=int, help="only the first N items")
     ap.add_argument("--batch-size", default="auto", help="rows per forward pass, or 'auto'")
     ap.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
@@ -216,6 +219,8 @@ def parse_args(argv):
         ap.error("give --model or --family")
     if args.model and args.family:
         ap.error("give either --model or --family, not both")
+    if args.family and args.family_name:
+        ap.error("--family-name names a single model's family; with --family the family file names it")
     if args.batch_size != "auto":
         try:
             args.batch_size = int(args.batch_size)
@@ -235,7 +240,7 @@ def plan_runs(args) -> list[dict]:
         backend = args.backend or "hf"
         member = args.member or member_name(args.model)
         return [{"backend": backend, "model": args.model, "member": member,
-                 "family": Path(args.output_dir).resolve().name, "family_dir": None, "options": {}, "data": {},
+                 "family": args.family_name or member, "family_dir": None, "options": {}, "data": {},
                  "params": None, "train_tokens": None, "flops": None}]
     from eval_pipeline.registry import load_family
     fam = load_family(args.family)
@@ -297,6 +302,8 @@ def main(argv=None) -> int:
             for task, methods in jobs:
                 path, items, digest = datasets[str(data_path(task, args.data or entry["data"].get(task.name)))]
                 for method in methods:
+                    if task.name == "prize":    # each table its own run: prize__<table file name>
+                        method = path.stem
                     folder = RunFolder(run_dir(args.output_dir, member, task.name, method, entry["family_dir"]))
                     info = {"model": model_id(entry["model"]), "revision": args.revision, "dtype": described.get("dtype"),
                             "data_file": repo_relative(path), "data_sha256": digest, "family": entry["family"],
