@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--task2", default="data_pipeline/neqa_task2.jsonl",
                     help="task-2 file for task2_{weak,strong}.csv (default data_pipeline/neqa_task2.jsonl; "
                          "'' to skip)")
-    ap.add_argument("--out-dir", default="data_pipeline/exports", help="output folder (default data_pipeline/exports)")
+    ap.add_argument("--output-dir", "--out-dir", dest="out_dir", default="data_pipeline/exports", help="output folder (default data_pipeline/exports)")
     ap.add_argument("--data-path", help="data file path written into the lm-eval YAMLs (default: INPUT as given)")
     args = ap.parse_args(argv)
     try:
