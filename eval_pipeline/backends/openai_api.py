@@ -111,7 +111,6 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 4, max_retries: int = 6, timeout: float = 60.0, top_logprobs: int = 5,
                  scoring: str = "auto", progress: bool = True, revision: str | None = None, **_ignored):
-        import httpx
         import openai  # imported here so that the hf backend never needs the package
 
         if revision not in (None, "", "main"):
@@ -139,7 +138,7 @@ class OpenAIBackend(Backend):
         def count(_request):
             with self._lock:
                 self.n_requests += 1
-        http = httpx.Client(timeout=self.timeout, event_hooks={"request": [count]})
+        http = openai.DefaultHttpxClient(event_hooks={"request": [count]})   # the client's defaults, counted
         self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout,
                                      max_retries=self.max_retries, http_client=http)
 
