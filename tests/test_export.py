@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jinja2
 import pytest
-import yaml
 
 from data_pipeline import export as E
 from data_pipeline.io import read_jsonl
@@ -18,15 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data_pipeline"
 
 
-class HarnessLoader(yaml.SafeLoader):
-    """yaml.safe_load plus the harness's `!function module.name` tag, read as a plain string."""
-
-
-HarnessLoader.add_constructor("!function", lambda loader, node: "!function " + loader.construct_scalar(node))
-
-
 def load_yaml(path):
-    return yaml.load(Path(path).read_text(), Loader=HarnessLoader)   # noqa: S506 - a SafeLoader subclass
+    return E.read_harness_yaml(Path(path).read_text())
 
 
 def load_module(path):
