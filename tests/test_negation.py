@@ -1,5 +1,4 @@
 """The seven negation rules and their inverse, on hand-written stems and on the published release."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -208,8 +207,10 @@ def test_parser_name_reports_the_fallback():
         set_parser("stanza")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("spacy") is not None, reason="spaCy is installed here")
-def test_asking_for_spacy_without_spacy_fails_clearly():
+def test_asking_for_spacy_without_spacy_fails_clearly(monkeypatch):
+    from data_pipeline import negation
+    monkeypatch.setenv("NEQA_SPACY_MODEL", "no_such_spacy_model")   # whether or not spaCy itself is installed
+    monkeypatch.setattr(negation, "_NLP", None)
     with pytest.raises(RuntimeError, match="en_core_web_sm"):
         set_parser("spacy")
     assert parser_name() == "lemminflect-heuristic"
