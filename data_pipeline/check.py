@@ -180,7 +180,7 @@ def sample_report(path) -> dict:
             row["unjudged"] += not same
         if not same:
             unjudged.append((r["id"], judged.get("output"), ours.question))
-    order = {name: i for i, name in enumerate(RULES + ("None", "dev", "dev2", "heldout", "all"))}
+    order = {name: i for i, name in enumerate(RULES + ("None", "dev", "dev2", "heldout", "heldout2", "all"))}
     def ordered(table):
         return dict(sorted(table.items(), key=lambda kv: order.get(kv[0], len(order))))
     return {"parser": parser_name(), "judged_as": key, "per_rule": ordered(per_rule), "per_part": ordered(per_part),
