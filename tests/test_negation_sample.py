@@ -28,7 +28,7 @@ def test_the_sample_is_outside_the_release_and_from_the_vendored_sources():
     for r in rows:
         assert r["id"] not in release
         assert stems[r["id"]] == r["stem"]
-    assert sum(r["part"] == "heldout" for r in rows) >= 100
+    assert sum(r["part"].startswith("heldout") for r in rows) >= 200      # judged once, after the rules were final
 
 
 def test_fallback_outputs_are_the_judged_ones_and_under_three_percent_wrong(fallback):
