@@ -110,7 +110,7 @@ def refuse_undetermined(records: list[dict], folder: RunFolder) -> None:
     if n > metrics.MAX_UNDETERMINED_SHARE * len(records):
         raise DataError(folder.items_path, None, None,
                         f"{n} of {len(records)} items have every option outside the server's top log-probs, so "
-                        f"their prediction is a tie (more than {metrics.MAX_UNDETERMINED_SHARE:.0%} allowed); "
+                        f"their prediction is a tie (at most {metrics.MAX_UNDETERMINED_SHARE:.0%} of the items may be); "
                         "refusing to report an accuracy: use a server that supports echo (--api-scoring echo) "
                         "or a larger --top-logprobs")
 
