@@ -11,7 +11,8 @@ prompt variant aside. gold/* items: the rule is compared and the stem must be un
 
 --sample reads a hand-judged sample of stems outside the release (each output judged correct or not by a
 person, tests/fixtures/negation_sample.md gives the rule), negates the stems again with the chosen parser
-and reports the error rate per rule; an output that differs from the judged one is counted as unjudged.
+and reports the error rate per rule; an output that differs from the judged one is counted as unjudged
+(listed, exit status 1: the sample must be judged again).
 """
 from __future__ import annotations
 
