@@ -9,9 +9,7 @@
 #
 # Every stage skips work whose outputs are already complete (trained models, finished evaluation runs),
 # so rerunning after a crash continues where it stopped. Delete runs/ to start from scratch.
-source "$(dirname "$0")/env.sh"
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
-
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 QUICK=""
 REAL=default
 for arg in "$@"; do
@@ -19,12 +17,14 @@ for arg in "$@"; do
     --quick) QUICK=--quick ;;
     --real-models) REAL=1 ;;
     --no-real-models) REAL=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $arg (use --quick, --real-models, --no-real-models or nothing)" >&2; exit 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "error: unknown argument $arg (use --quick, --real-models, --no-real-models or nothing)" >&2; exit 2 ;;
   esac
 done
 # the real models are on by default in the full run; the quick run has no time for their first load
 [[ "$REAL" == default ]] && REAL=$([[ -n "$QUICK" ]] && echo 0 || echo 1)
+source "$(dirname "$0")/env.sh"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
 
 if [[ -n "$QUICK" ]]; then
   OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=$FAMILY_RUN/tinyworld-quick.yaml

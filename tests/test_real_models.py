@@ -138,7 +138,7 @@ def test_lm_evaluation_harness_agrees_on_the_dequantised_model(real, tmp_path):
     """Per item, the option log-probs of lm-evaluation-harness (HFLM on the same dequantised folder, its own
     tokenisation and BOS rule) equal ours to 1e-4, zero-shot and few-shot."""
     from benchmarks import score_throughput as bench
-    from data_pipeline.export import harness_yaml
+    from data_pipeline.export import write_harness_task
     from data_pipeline.io import write_jsonl
     from eval_pipeline.gguf import dequantised
     model, _, _ = real
@@ -147,8 +147,7 @@ def test_lm_evaluation_harness_agrees_on_the_dequantised_model(real, tmp_path):
     write_jsonl(items_file, [{k: it[k] for k in ("question", "choices", "answer")} for it in ITEMS])
     (tmp_path / "tasks").mkdir()
     for method in ("zeroshot", "fewshot"):
-        (tmp_path / "tasks" / f"{bench.task_name(method)}.yaml").write_text(
-            harness_yaml(bench.task_name(method), method, str(items_file)), encoding="utf-8")
+        write_harness_task(tmp_path / "tasks", bench.task_name(method), method, str(items_file))
         job = {"prompt": method, "model_dir": str(folder), "items_file": str(items_file), "d_model": 8,
                "yaml_dir": str(tmp_path / "tasks"), "batch_size": 4, "threads": 1}
         ours, theirs = bench.worker({**job, "side": "ours"}), bench.worker({**job, "side": "lm-eval"})
