@@ -25,7 +25,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .io import DataError, write_jsonl
+from neqa.io import DataError, write_jsonl
+
 from .sources import load_negated_lama, load_openbookqa
 
 QUOTAS = {"not/be": 100, "not/because": 100, "not/do": 100, "not/modal": 100, "prompt": 50, "gold/un-in-": 50}

@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import DataError, iter_jsonl, write_json
+from neqa.io import DataError, FieldError, iter_jsonl, write_json
+
 from .negation import PROMPT_PREFIXES, RULES, negate_stem, parser_name, set_parser
 from .sources import load_openbookqa
 
@@ -30,7 +31,7 @@ _FULL = {"isn't": "is not", "aren't": "are not", "wasn't": "was not", "weren't":
 _FULL_RE = re.compile(r"\b(" + "|".join(re.escape(k) for k in _FULL) + r")\b", re.IGNORECASE)
 
 
-def normalize(question: str) -> str:
+def comparison_form(question: str) -> str:
     """Contractions written out, either prompt prefix replaced by one marker, spacing tidied."""
     q = question.replace("’", "'")
     for p in PROMPT_PREFIXES:
@@ -89,7 +90,6 @@ class CheckReport:
 
 
 def _check_reference(r: dict) -> None:
-    from .io import FieldError
     if not isinstance(r.get("question"), str):
         raise FieldError("question", "missing or not a string")
     if not isinstance(r.get("metadata"), dict):
@@ -121,7 +121,7 @@ def check_against_reference(reference_path, obqa_items_by_id: dict[str, dict]) -
             if rule.startswith("gold/"):
                 agree = ours.rule == rule and r["question"] == stem
             else:
-                agree = ours.rule == rule and normalize(ours.question) == normalize(r["question"])
+                agree = ours.rule == rule and comparison_form(ours.question) == comparison_form(r["question"])
         stats.n += 1
         if agree:
             stats.agree += 1

@@ -22,7 +22,8 @@ import json
 import sys
 from pathlib import Path
 
-from .io import DataError, FieldError, atomic_open, read_jsonl
+from neqa.io import DataError, FieldError, atomic_open, read_jsonl
+
 from .prompts import LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
 from .schema import check_neqa, load_neqa
 

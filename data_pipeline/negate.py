@@ -15,7 +15,8 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from .io import DataError, read_jsonl, write_jsonl
+from neqa.io import DataError, read_jsonl, write_jsonl
+
 from .negation import RULES, negate_stem, set_parser
 from .schema import check_obqa
 

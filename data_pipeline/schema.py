@@ -5,7 +5,7 @@ OpenBookQA format (sources, negate):     {"id", "question": {"stem", "choices": 
 """
 from __future__ import annotations
 
-from .io import FieldError, read_jsonl
+from neqa.io import FieldError, read_jsonl
 
 
 def check_neqa(r: dict, n_choices: int = 2) -> None:

@@ -13,7 +13,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .io import DataError, atomic_open
+from neqa.figures import save_figure
+from neqa.io import DataError
+
 from .schema import load_neqa
 
 DEFAULT_OUT = "results/figures/fig3_neqa_stats.png"
@@ -111,9 +113,8 @@ def draw(stats: dict[str, Counter], out, title: str) -> None:
     ax.set_title(f"Negated-LAMA relations ({len(keys)}; _random folded)", fontsize=10)
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_open(out, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
+    out = Path(out)
+    save_figure(fig, out.parent, out.stem, formats=("png",), dpi=110, bbox=None)
 
 
 def main(argv=None) -> int:

@@ -23,13 +23,14 @@ import re
 import sys
 from pathlib import Path
 
-from .io import DataError, write_jsonl
+from neqa.io import DataError, write_jsonl
+
 from .schema import load_neqa
 
 SAME, DIFFERENT = "the same", "different"
 
 
-def normalise(question: str) -> str:
+def strip_blank(question: str) -> str:
     """Drop a trailing blank (" ___ ?", "___?") and any space before a final "?"."""
     q = re.sub(r"\s*___\s*\?$", "", question.strip())
     return re.sub(r"\s+\?$", "?", q)
@@ -79,8 +80,8 @@ def task2_items(items: list[dict], plain: list[dict | None] | None = None, origi
             continue
         answer = pl["choices"][pl["answer"]]
         choices = [SAME, DIFFERENT] if len(out) % 2 == 0 else [DIFFERENT, SAME]
-        out.append({"sentence1": f"{normalise(pl['question'])} {answer}.",
-                    "sentence2": f"{normalise(neg['question'])} {answer}.",
+        out.append({"sentence1": f"{strip_blank(pl['question'])} {answer}.",
+                    "sentence2": f"{strip_blank(neg['question'])} {answer}.",
                     "choices": choices, "answer": choices.index(DIFFERENT),
                     "metadata": {**(neg.get("metadata") or {}), "source_index": i}})
     return out
@@ -88,7 +89,7 @@ def task2_items(items: list[dict], plain: list[dict | None] | None = None, origi
 
 def agreement(ours: list[dict | None], reference: list[dict]) -> dict:
     """How often our task-1 items equal a reference aligned with them: question (exactly and
-    after `normalise`) and answer. A missing item (None) counts as a disagreement."""
+    after `strip_blank`) and answer. A missing item (None) counts as a disagreement."""
     if len(ours) != len(reference):
         raise ValueError(f"{len(ours)} items but {len(reference)} in the reference")
     n = len(reference)
@@ -99,7 +100,7 @@ def agreement(ours: list[dict | None], reference: list[dict]) -> dict:
             misses.append((i, None, b["question"]))
             continue
         exact += a["question"] == b["question"]
-        same = normalise(a["question"]) == normalise(b["question"])
+        same = strip_blank(a["question"]) == strip_blank(b["question"])
         norm += same
         answer += a["choices"][a["answer"]] == b["choices"][b["answer"]]
         if not same:

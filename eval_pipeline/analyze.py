@@ -12,14 +12,15 @@ Outputs go to RESULTS_DIR/analysis/ (or --out-dir).
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.io import DataError, atomic_open, save_figure
+from neqa import io as neqa_io
+from neqa.figures import save_figure
+from neqa.io import DataError
 
 PUBLISHED_CSV = Path(__file__).resolve().parent / "published" / "paper_figure_values.csv"
 
@@ -27,16 +28,8 @@ PUBLISHED_CSV = Path(__file__).resolve().parent / "published" / "paper_figure_va
 # ----------------------------------------------------------------------------- output helpers
 
 def write_csv(path, rows: list[dict]) -> Path:
-    path = Path(path)
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    with atomic_open(path) as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _cell(v) for k, v in r.items()})
-    return path
+    """The analyses' tables: floats to 6 significant digits, lists space-separated."""
+    return neqa_io.write_csv(path, [{k: _cell(v) for k, v in r.items()} for r in rows])
 
 
 def _cell(v):
@@ -90,7 +83,7 @@ def member_ranks(family: str, members: list[str], n_params: dict) -> dict:
 def results_curves(results_dir, with_items: bool = True):
     """Yield (family, task, prompt, frame) per curve, frame sorted small to large with columns
     base_member, rank, n_params, accuracy, n_items, flops and (optionally) items (0/1 arrays by index)."""
-    from eval_pipeline.results import final_checkpoints, load_items, load_summaries
+    from neqa.results import final_checkpoints, load_items, load_summaries
 
     summ = final_checkpoints(load_summaries(results_dir))
     items = load_items(results_dir, summ) if with_items else None
@@ -193,6 +186,7 @@ def _plot_trends(curves, out_dir, name, xlabel, xlog):
 
 def cmd_decompose(args) -> int:
     import warnings
+
     from eval_pipeline.decompose import decompose, published_series
     out_dir = _out_dir(args)
     series = []   # (family, t2_prompt, models, x, t1, t2, neqa, xlabel)
@@ -266,8 +260,8 @@ def cmd_decompose(args) -> int:
 # ----------------------------------------------------------------------------- slice-and-sandwich
 
 def cmd_slice_sandwich(args) -> int:
-    from eval_pipeline.results import final_checkpoints, load_items, load_summaries
     from eval_pipeline.slice_sandwich import difficulty_groups, forecast, matrices_from_items
+    from neqa.results import final_checkpoints, load_items, load_summaries
     out_dir = _out_dir(args)
     summ = final_checkpoints(load_summaries(args.results_dir))
     summ = summ[(summ["task"] == args.task) & (summ["prompt"] == args.prompt)]
@@ -317,8 +311,8 @@ def cmd_slice_sandwich(args) -> int:
 # ----------------------------------------------------------------------------- trajectories
 
 def cmd_trajectories(args) -> int:
-    from eval_pipeline.results import load_summaries
     from eval_pipeline.trajectories import compare_predictors, trajectory_table
+    from neqa.results import load_summaries
     out_dir = _out_dir(args)
     traj = trajectory_table(load_summaries(args.results_dir), args.runs)
     rows = compare_predictors(traj)
@@ -355,6 +349,7 @@ def cmd_trajectories(args) -> int:
 
 def cmd_fits(args) -> int:
     import warnings
+
     from eval_pipeline.fits import fit_broken_power_law, fit_power_law
     out_dir = _out_dir(args)
     rows, curves = [], []

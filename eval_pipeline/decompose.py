@@ -3,9 +3,9 @@
 Task 1 (answer the plain question) is fitted as a line in x, task 2 (tell the negated sentence from
 the original) as a rising sigmoid in x (x = log10 parameters, or the member's place in its family), each by
 scipy curve_fit (the sigmoid from several starts, bounded to [0, 1]). Composed:
-NeQA = t1·t2 + (1 − t1)(1 − t2) (`simulation.task_decompose.compose`), compared with the measured
+NeQA = t1·t2 + (1 − t1)(1 − t2) (`neqa.maths.compose`), compared with the measured
 NeQA accuracies by R² and mean absolute error. The measured t1, t2 composed directly (no fit) are
-reported too.
+reported too; `measured_rows` gives that composition per family member of a results folder.
 """
 from __future__ import annotations
 
@@ -14,15 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import curve_fit
 
-from simulation.task_decompose import compose
-
-
-def linear(x, a, b):
-    return a * np.asarray(x, dtype=float) + b
-
-
-def sigmoid(x, mid, k, lo, hi):
-    return lo + (hi - lo) / (1.0 + np.exp(-k * (np.asarray(x, dtype=float) - mid)))
+from neqa.maths import compose, linear, sigmoid
 
 
 def fit_linear(x, y):
@@ -120,3 +112,32 @@ def published_series(csv_path, neqa_prompt="zeroshot", t1_prompt="zeroshot", t2_
             out.append((fam, p, models, a["accuracy_percent"].to_numpy(float) / 100,
                         b["accuracy_percent"].to_numpy(float) / 100, n["accuracy_percent"].to_numpy(float) / 100))
     return out
+
+
+def above_chance(accuracy):
+    """Two-choice accuracy above chance as a probability: 0.5 → 0, 1 → 1 (clipped)."""
+    return np.clip(2.0 * np.asarray(accuracy, dtype=float) - 1.0, 0.0, 1.0)
+
+
+def measured_rows(results_dir, t1_prompt: str = "zeroshot", t2_prompt: str = "strong",
+                  neqa_prompt: str = "zeroshot", t2_above_chance: bool = False) -> list[dict]:
+    """One row per family member that has task-1 and task-2 summaries: measured accuracies,
+    the composed prediction, and the measured NeQA accuracy (None when not evaluated).
+    With t2_above_chance the task-2 accuracy enters the composition as above_chance(accuracy)."""
+    from neqa.results import load_summaries
+    df = load_summaries(results_dir)
+    runs = {(r["family"], r["member"], r["task"], r["prompt"]): r for r in df.to_dict("records")}
+    rows = []
+    for family, member in sorted({(f, m) for f, m, _, _ in runs}):
+        s1, s2 = runs.get((family, member, "task1", t1_prompt)), runs.get((family, member, "task2", t2_prompt))
+        if s1 is None or s2 is None:
+            continue
+        sn = runs.get((family, member, "neqa", neqa_prompt))
+        t2 = float(above_chance(s2["accuracy"])) if t2_above_chance else s2["accuracy"]
+        size = next((float(s["n_params"]) for s in (s1, s2) if s["n_params"] == s["n_params"] and s["n_params"]), None)
+        rows.append({"family": family, "member": member, "n_params": size,
+                     "task1": s1["accuracy"], "task2": s2["accuracy"],
+                     "predicted_neqa": float(compose(s1["accuracy"], t2)),
+                     "measured_neqa": None if sn is None else sn["accuracy"]})
+    rows.sort(key=lambda r: (r["family"], r["n_params"] is None, r["n_params"] or 0, r["member"]))
+    return rows

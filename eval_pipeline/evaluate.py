@@ -22,12 +22,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_pipeline.io import DataError, sha256
 from eval_pipeline import metrics
 from eval_pipeline.backends.base import Backend, get_backend
-from eval_pipeline.registry import repo_relative
 from eval_pipeline.runs import RunFolder, RunMismatchError, code_version, now, run_dir, run_key
 from eval_pipeline.tasks import TASKS, Task, data_path, get_task
+from neqa.checkpoints import checkpoint_of
+from neqa.io import DataError, sha256
+from neqa.paths import repo_relative
 
 CHUNK = 256   # items per backend call; records are flushed to items.jsonl after each
 
@@ -52,7 +53,7 @@ def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], f
     meta = {"model": info["model"], "revision": info.get("revision"), "dtype": info.get("dtype"),
             "task": task.name, "prompt": method, "data_sha256": info["data_sha256"], "code_version": code_version()}
     records = folder.open(meta)[:len(items)]
-    shared = task.shared_prefix(method, items)
+    shared = task.prefix(method, items)
     paths = set()
     bar = tqdm(total=len(items), initial=len(records), unit="item", disable=not progress,
                desc=f"{info.get('member') or info['model']} {task.name}__{method}", dynamic_ncols=True)
@@ -76,7 +77,7 @@ def evaluate_run(backend: Backend, task: Task, method: str, items: list[dict], f
                     record.update(metrics.score_generation(ans, item["answer"]))
                 else:
                     record.update(metrics.score_choice(ans.logprobs, item["answer"], req.options, ans.top_token,
-                                                       ans.surface_logprobs))
+                                                       metrics.surface_logprobs(ans.logprobs, ans.next_token_logprobs)))
                 new.append(record)
             folder.append(new)
             records.extend(new)
@@ -110,11 +111,11 @@ def _previous_path(folder: RunFolder, described: dict):
 
 
 def local_checkpoint(model: str, revision: str | None) -> tuple[str, str | None]:
-    """A local folder has no hub revisions: revision R names the checkpoint saved beside it,
-    <run>/checkpoints/R (as simulation.loop writes them: <run>/final and <run>/checkpoints/step-N)."""
+    """A local folder has no hub revisions: revision R names a checkpoint of its training run
+    (the layout of neqa.checkpoints: RUN/final evaluated at R is RUN/checkpoints/R)."""
     folder = Path(model)
     if revision and folder.is_dir():
-        ckpt = folder.parent / "checkpoints" / revision
+        ckpt = checkpoint_of(folder, revision)
         if not ckpt.is_dir():
             raise ValueError(f"model folder {model} has no checkpoint {revision!r} ({ckpt} does not exist)")
         return str(ckpt), None
@@ -228,9 +229,9 @@ def task_prompts(args) -> list[tuple[Task, list[str]]]:
     out = []
     for name in args.task.split(","):
         task = get_task(name.strip())
-        methods = list(task.prompts) if args.prompt == "all" else [p.strip() for p in args.prompt.split(",")]
-        if task.name == "prize" and args.prompt in ("zeroshot", "all"):
-            methods = ["table"]
+        methods = [task.method(p.strip()) for p in args.prompt.split(",")]
+        if methods == ["all"]:
+            methods = list(task.prompts)
         for m in methods:
             task.check_prompt(m)
         out.append((task, methods))

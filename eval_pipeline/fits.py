@@ -37,22 +37,6 @@ def _r2(y, yhat) -> float:
     return float(1 - np.sum((y - yhat) ** 2) / ss) if ss > 0 else 1.0
 
 
-def fit_power_law_nls(x, y) -> PowerLaw:
-    """L = (x_c / x) ** alpha by non-linear least squares on L itself (not on log L), started
-    from the log-log fit. Differs from `fit_power_law` when the noise is additive, not multiplicative."""
-    from scipy.optimize import curve_fit
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    start = fit_power_law(x, y)
-    lx = np.log(x)
-
-    def f(lx, log_xc, alpha):
-        return np.exp(alpha * (log_xc - lx))
-
-    p0 = [np.log(start.x_c) if np.isfinite(start.x_c) and start.x_c > 0 else lx.mean(), start.alpha]
-    (log_xc, alpha), _ = curve_fit(f, lx, y, p0=p0, maxfev=20000)
-    return PowerLaw(x_c=float(np.exp(log_xc)), alpha=float(alpha), r2=_r2(y, f(lx, log_xc, alpha)))
-
-
 @dataclass
 class Chinchilla:
     """L(N, D) = E + A / N**alpha + B / D**beta (Hoffmann et al. 2022, approach 3)."""

@@ -4,8 +4,8 @@
 
 reads every RESULTS_DIR/<family>/<member>/<task>__<prompt>/summary.json and writes to --out-dir
 (default RESULTS_DIR/figures):
-  figure2_neqa.{png,pdf}    a panel per NeQA prompt method, a line per family
-  figure4_tasks.{png,pdf}   task 1 (zero-shot), task 2 (weak and strong prompt), NeQA zero-shot
+  fig2_neqa.{png,pdf}    a panel per NeQA prompt method, a line per family
+  fig4_tasks.{png,pdf}   task 1 (zero-shot), task 2 (weak and strong prompt), NeQA zero-shot
   points.csv                every plotted point (source = results | published)
 Accuracies are fractions; error bars are the summaries' 95% intervals; the dashed line is chance (50%).
 """
@@ -23,9 +23,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from data_pipeline.io import DataError, atomic_open, read_json, save_figure  # noqa: E402
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import REPO_ROOT, Family, list_families, load_family  # noqa: E402
+from neqa.figures import save_figure  # noqa: E402
+from neqa.io import DataError, read_json, write_csv  # noqa: E402
 
 PUBLISHED_CSV = REPO_ROOT / "eval_pipeline" / "published" / "paper_figure_values.csv"
 COLUMNS = ["family", "member", "params", "flops", "order", "task", "prompt", "accuracy", "ci_lo", "ci_hi",
@@ -211,7 +212,7 @@ def figure2(points, x, labels, colors, out_dir) -> list[Path]:
         _style_axis(ax, x, PROMPT_TITLES.get(m, m))
     axes[0].set_ylabel("NeQA accuracy")
     fig.tight_layout(rect=_legend_space(_legend(fig, neqa, labels, colors)))
-    return save_figure(fig, out_dir, "figure2_neqa")
+    return save_figure(fig, out_dir, "fig2_neqa")
 
 
 def figure4(points, x, labels, colors, out_dir, prompt: str = "zeroshot") -> list[Path]:
@@ -233,17 +234,11 @@ def figure4(points, x, labels, colors, out_dir, prompt: str = "zeroshot") -> lis
                    [f"{k} prompt" for k in TASK2_STYLE], loc="best", fontsize=8, framealpha=0.8)
     shown = [p for _, pts, _ in panels for p in pts]
     fig.tight_layout(rect=_legend_space(_legend(fig, shown, labels, colors)))
-    return save_figure(fig, out_dir, "figure4_tasks" + ("" if prompt == "zeroshot" else f"_{prompt}"))
+    return save_figure(fig, out_dir, "fig4_tasks" + ("" if prompt == "zeroshot" else f"_{prompt}"))
 
 
 def write_points(points, path: Path) -> None:
-    def cell(v):
-        return "" if isinstance(v, float) and math.isnan(v) else v
-    with atomic_open(path, "w") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for p in points:
-            w.writerow({c: cell(p[c]) for c in COLUMNS})
+    write_csv(path, points, COLUMNS)
 
 
 def plot(results_dir, x="params", published=False, out_dir=None) -> dict:

@@ -24,19 +24,11 @@ from pathlib import Path
 
 import yaml
 
-from data_pipeline.io import DataError
+from neqa.io import DataError
+from neqa.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def repo_relative(path) -> str:
-    """The path relative to the repository root when inside it (what YAML files and records hold), else absolute."""
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-FAMILIES_DIR = Path(__file__).resolve().parent / "families"
+FAMILIES_DIR = Path(__file__).resolve().parent / "families"   # shipped families, written by hand
+RUNS_DIR = REPO_ROOT / "runs"   # generated families live with their runs: runs/<name>/family.yaml
 BACKENDS = ("hf", "openai", "published")
 DATA_TASKS = ("neqa", "task1", "task2", "prize")
 TOP_KEYS = {"name", "label", "backend", "backend_options", "data", "members", "description"}
@@ -174,18 +166,23 @@ def parse_family(raw, path) -> Family:
 
 
 def family_path(name_or_path) -> Path:
+    """A YAML path as given; a name: the shipped eval_pipeline/families/<name>.yaml, else the generated
+    runs/<name>/family.yaml (e.g. `python -m simulation.family` writes runs/tinyworld/family.yaml)."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    return FAMILIES_DIR / f"{name_or_path}.yaml"
+    shipped = FAMILIES_DIR / f"{name_or_path}.yaml"
+    generated = RUNS_DIR / str(name_or_path) / "family.yaml"
+    return generated if not shipped.exists() and generated.exists() else shipped
 
 
 def load_family(name_or_path) -> Family:
-    """A family by name (eval_pipeline/families/<name>.yaml) or by the path of a YAML file."""
+    """A family by name (eval_pipeline/families/<name>.yaml or runs/<name>/family.yaml) or by YAML path."""
     path = family_path(name_or_path)
     if not path.exists():
         known = ", ".join(list_families()) or "none"
-        raise DataError(path, None, None, f"no such family file (shipped families: {known})")
+        raise DataError(path, None, None, f"no such family file (families: {known}; generated ones appear "
+                        "as runs/<name>/family.yaml once made, e.g. by python -m simulation.family)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -195,11 +192,13 @@ def load_family(name_or_path) -> Family:
 
 
 def list_families() -> list[str]:
-    return sorted(p.stem for p in FAMILIES_DIR.glob("*.yaml"))
+    """Shipped families, then the generated ones present under runs/."""
+    shipped = sorted(p.stem for p in FAMILIES_DIR.glob("*.yaml"))
+    return shipped + sorted(p.parent.name for p in RUNS_DIR.glob("*/family.yaml") if p.parent.name not in shipped)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="List the model families (eval_pipeline/families/*.yaml) "
+    ap = argparse.ArgumentParser(description="List the model families (eval_pipeline/families/*.yaml, runs/*/family.yaml) "
                                              "or show one family's members.")
     ap.add_argument("family", nargs="?", help="family name or YAML path; omit to list all families")
     args = ap.parse_args(argv)

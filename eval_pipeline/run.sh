@@ -38,9 +38,9 @@ run_eval() {  # task prompt; DATA_<TASK> (e.g. DATA_NEQA) overrides the test set
 
 IFS=',' read -ra families <<< "$FAMILIES"
 for family in "${families[@]}"; do
-    if [[ ! -f "eval_pipeline/families/${family}.yaml" && ! -f "$family" ]]; then
-        if [[ "$family" == tinyworld ]]; then
-            echo "error: eval_pipeline/families/tinyworld.yaml not found; train the offline family first: python -m simulation.family" >&2
+    if [[ ! -f "eval_pipeline/families/${family}.yaml" && ! -f "runs/${family}/family.yaml" && ! -f "$family" ]]; then
+        if [[ "$family" == tinyworld* ]]; then
+            echo "error: runs/${family}/family.yaml not found; train the offline family first: python -m simulation.family" >&2
         else
             echo "error: no family '$family' (see: python -m eval_pipeline.registry)" >&2
         fi

@@ -16,7 +16,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from data_pipeline.io import DataError, write_json
+from neqa.io import DataError, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_FIELDS = ("model", "revision", "dtype", "task", "prompt", "data_sha256")

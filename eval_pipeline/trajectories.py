@@ -5,7 +5,7 @@ across sizes better than size does.
 Checkpoint results are summaries whose `revision` names a step ("step143000", ".../checkpoints/step-6")
 or whose member is "<member>@step-N". Validation loss comes from summary.json (`val_loss`, or
 `perplexity` = exp(val_loss)) or, with --runs, from runs/<family>/<member>/train_log.jsonl (the row
-with val_loss nearest the checkpoint's step, at or before it).
+with val_loss nearest the checkpoint's step, at or before it; the layout is neqa.checkpoints').
 """
 from __future__ import annotations
 
@@ -16,50 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from data_pipeline.io import DataError, read_jsonl
-from eval_pipeline.results import parse_step
-
-
-def _steps_in(run_dir: Path) -> list[tuple[int, Path]]:
-    ck = run_dir / "checkpoints"
-    out = [(parse_step(p.name), p) for p in ck.iterdir() if p.is_dir()] if ck.is_dir() else []
-    return sorted((s, p) for s, p in out if s is not None)
-
-
-def checkpoint_runs(family_yaml_or_dir) -> list[tuple[str, int, Path]]:
-    """(member, step, checkpoint folder) for every saved checkpoint of a family, small member first,
-    steps in order. Accepts a family YAML (members' `model` folders, e.g. runs/f/m/final, and
-    `revisions` that are paths) or a runs folder holding <member>/checkpoints/step-N."""
-    p = Path(family_yaml_or_dir)
-    out: list[tuple[str, int, Path]] = []
-    if p.is_file():
-        from eval_pipeline.registry import load_family
-        fam = load_family(p)
-        for m in fam.members:
-            found: dict[int, Path] = {}
-            model = Path(m.model)
-            run_dir = model.parent if model.name == "final" else model   # final/ may not be written yet
-            if run_dir.is_dir():
-                found.update({s: q for s, q in _steps_in(run_dir)})
-            for rev in m.revisions:
-                q = Path(rev)
-                q = q if q.is_absolute() else Path(__file__).resolve().parents[1] / q
-                s = parse_step(rev)
-                if s is not None and q.exists():
-                    found.setdefault(s, q)
-            out += [(m.name, s, found[s]) for s in sorted(found)]
-        return out
-    if p.is_dir():
-        for member_dir in sorted(d for d in p.iterdir() if d.is_dir()):
-            out += [(member_dir.name, s, q) for s, q in _steps_in(member_dir)]
-        return out
-    raise DataError(p, None, None, "not a family YAML or a runs folder")
+from neqa.checkpoints import train_log
+from neqa.io import DataError, FieldError, read_jsonl
 
 
 def read_train_log(path) -> pd.DataFrame:
     """train_log.jsonl rows with a validation loss: step, tokens, flops, val_loss."""
     def check(r):
-        from data_pipeline.io import FieldError
         if not isinstance(r.get("step"), int):
             raise FieldError("step", "missing or not an integer")
     df = pd.DataFrame(read_jsonl(path, check))
@@ -84,7 +47,7 @@ def trajectory_table(summaries: pd.DataFrame, runs_dir=None) -> pd.DataFrame:
         for i, r in df.iterrows():
             key = r["base_member"]
             if key not in logs:
-                path = Path(runs_dir) / key / "train_log.jsonl"
+                path = train_log(Path(runs_dir) / key)
                 logs[key] = read_train_log(path) if path.exists() else None
             log = logs[key]
             if log is None or log.empty:

@@ -70,7 +70,7 @@ def section_data(results: Path, out: Path, check_json: Path | None) -> list[str]
 def section_fig5(results: Path, out: Path) -> list[str]:
     lines = ["## 2. Task decomposition (Figure 5)", "",
              "NeQA = t1·t2 + (1 − t1)(1 − t2), task 1 linear in scale, task 2 a sigmoid "
-             "(`python -m simulation.task_decompose`).", ""]
+             "(`python -m simulation.composition`).", ""]
     csv = results / "figures" / "fig5_task_decomposition.csv"
     if csv.exists():
         df = pd.read_csv(csv)
@@ -138,9 +138,9 @@ def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: 
         if total:
             lines += [f"Chain of thought counts an answer only when the first paragraph ends in \"So the answer "
                       f"is A.\" or \"B.\": {parsed} of {total} generations had one.", ""]
-    lines.append(_img(eval_dir / "figures" / "figure2_neqa.png", out, "Figure 2: NeQA accuracy against size"))
-    lines.append(_img(eval_dir / "figures" / "figure4_tasks.png", out, "Figure 4: task 1, task 2 and NeQA"))
-    cloze = eval_dir / "figures" / "figure4_tasks_cloze.png"
+    lines.append(_img(eval_dir / "figures" / "fig2_neqa.png", out, "Figure 2: NeQA accuracy against size"))
+    lines.append(_img(eval_dir / "figures" / "fig4_tasks.png", out, "Figure 4: task 1, task 2 and NeQA"))
+    cloze = eval_dir / "figures" / "fig4_tasks_cloze.png"
     if cloze.exists():
         lines.append(_img(cloze, out, "Figure 4, cloze reading: task 1, task 2 and NeQA"))
     traj = eval_dir.parent / "trajectories" / "analysis" / "trajectories.png"

@@ -18,7 +18,7 @@ case "${1:-}" in
 esac
 
 if [[ -n "$QUICK" ]]; then
-  OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=$FAMILY_RUN/tinyworld-quick.yaml
+  OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=tinyworld-quick
   FIGS=$OUT/figures; LIMIT=${LIMIT:-12}
 else
   OUT=results; FAMILY_RUN=runs/tinyworld; FAMILY=tinyworld
@@ -45,7 +45,7 @@ FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT bash eval_pipeline/run.sh
 
 stage "5/6 analysis: trend shapes, measured task composition, accuracy along training"
 python -m eval_pipeline.analyze trends "$OUT/eval"
-python -m simulation.task_decompose --results "$OUT/eval" --out-dir "$FIGS" > /dev/null
+python -m simulation.composition --results "$OUT/eval" --out-dir "$FIGS" > /dev/null
 revisions=$(python -c "import sys; from eval_pipeline.registry import load_family
 print(' '.join(sorted({r for m in load_family(sys.argv[1]).members for r in m.revisions})))" "$FAMILY")
 for rev in $revisions; do   # every saved checkpoint, read the way these small models can be read (cloze)

@@ -21,8 +21,10 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from data_pipeline.io import atomic_open
-from simulation.model import non_embedding_params, train_flops
+from neqa import checkpoints as ckpt
+from neqa.device import non_embedding_params, resolve_device
+from neqa.io import atomic_open
+from simulation.model import train_flops
 
 
 @dataclass
@@ -43,12 +45,6 @@ class TrainConfig:
     state_every: int = 0      # save state.pt every N steps (0: at checkpoints and ~10 times a run)
     val_batches: int = 8      # validation windows: at most val_batches * batch_size
     progress: bool = True     # tqdm bar
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -157,12 +153,12 @@ def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val
     """Train `model` in place for cfg.steps steps and return the log rows
     (step, tokens, loss, val_loss, tokens_per_s, flops, lr).
 
-    Writes out_dir/train_log.jsonl, out_dir/state.pt (for resuming), out_dir/checkpoints/step-N
-    and finally out_dir/final (HF format, with the tokenizer if given). If out_dir/final is already
+    Writes the layout of neqa.checkpoints: out_dir/train_log.jsonl, out_dir/state.pt (for resuming),
+    out_dir/checkpoints/step-N and finally out_dir/final (HF format, with the tokenizer if given). If out_dir/final is already
     complete, loads its weights into `model` and returns the saved log without training."""
     out_dir = Path(out_dir)
-    final_dir, state_path, log_path = out_dir / "final", out_dir / "state.pt", out_dir / "train_log.jsonl"
-    device = resolve_device(cfg.device)
+    final_dir, state_path, log_path = out_dir / ckpt.FINAL, out_dir / ckpt.STATE, ckpt.train_log(out_dir)
+    device = torch.device(resolve_device(cfg.device))
 
     if is_complete(final_dir):
         log(f"{final_dir} is complete; skipping training")
@@ -240,7 +236,7 @@ def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val
                 (tqdm.write if log is print and cfg.progress else log)(msg)
             tokens_since, loss_sum, loss_n = 0, 0.0, 0
         if cfg.ckpt_every and done % cfg.ckpt_every == 0:
-            save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{done}")
+            save_pretrained_atomic(model, tokenizer, ckpt.checkpoint_dir(out_dir, done))
         if not last and done % state_every == 0:
             save_state(done)
         if logged:   # tokens/s counts training only, not evaluation or saving

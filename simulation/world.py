@@ -26,10 +26,9 @@ import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from data_pipeline.io import DataError, atomic_open, write_json, write_jsonl
 from data_pipeline.prompts import HEADER, LETTERS, cot_answer, question_block
-
-EOS = "<|endoftext|>"
+from neqa.io import DataError, atomic_open, write_json, write_jsonl
+from neqa.tokenizer import EOS, byte_bpe
 
 # ---------------------------------------------------------------------------------------------
 # The world's vocabulary. A relation: plain stem, negated stems (full, contracted), the NeQA
@@ -288,17 +287,7 @@ def test_sets(facts: list[Fact], cfg: WorldConfig, heldout: bool = True) -> dict
 def train_tokenizer(texts: list[str], vocab_size: int):
     """Byte-level BPE (GPT-2 style: spaces and newlines kept) as a PreTrainedTokenizerFast;
     <|endoftext|> is id 0, matching make_model's bos/eos id."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS,
-                                   pad_token=EOS, model_max_length=1024)
+    fast = byte_bpe(texts, vocab_size, pad_token=EOS, model_max_length=1024)
     for letter in LETTERS:
         if len(fast.encode(" " + letter)) != 1:
             raise ValueError(f"tokenizer: ' {letter}' is not a single token; raise vocab_size")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from data_pipeline import build as B
-from data_pipeline.io import DataError, read_jsonl
 from data_pipeline.negation import Negation
 from data_pipeline.schema import load_neqa
 from data_pipeline.sources import hub_to_record, load_negated_lama, load_openbookqa
+from neqa.io import DataError, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = REPO / "data_pipeline" / "neqa.jsonl"

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from eval_pipeline.analyze import PUBLISHED_CSV
-from eval_pipeline.decompose import decompose, fit_linear, fit_sigmoid, linear, published_series, sigmoid
-from simulation.task_decompose import compose
+from eval_pipeline.decompose import decompose, fit_linear, fit_sigmoid, published_series
+from neqa.maths import compose, linear, sigmoid
 
 
 def test_fits_recover_known_curves():

@@ -5,12 +5,11 @@ import csv
 import json
 
 import pytest
+from conftest import REPO
 
-from data_pipeline.io import write_jsonl
 from data_pipeline.schema import load_neqa
 from eval_pipeline.evaluate import main
-
-from conftest import REPO
+from neqa.io import write_jsonl
 
 SUMMARY_FIELDS = {"key", "family", "member", "model", "revision", "dtype", "n_params", "train_tokens", "flops", "task",
                   "prompt", "data_file", "data_sha256", "n_items", "accuracy", "accuracy_ci", "strict_accuracy",

@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import REPO
 
-from data_pipeline.io import DataError, sha256
 from data_pipeline.schema import load_neqa
 from eval_pipeline.backends.hf import HFBackend
 from eval_pipeline.evaluate import evaluate_run
 from eval_pipeline.runs import RunFolder, RunMismatchError, run_key
 from eval_pipeline.tasks import get_task
-
-from conftest import REPO
+from neqa.io import DataError, sha256
 
 DATA = REPO / "data_pipeline" / "neqa_100.jsonl"
 ITEMS = load_neqa(DATA)[:9]

@@ -44,7 +44,7 @@ def test_figures_and_csv_match_inputs(tmp_path):
     write_results(tmp_path / "res")
     out = tmp_path / "fig"
     assert main([str(tmp_path / "res"), "--out-dir", str(out)]) == 0
-    for stem in ("figure2_neqa", "figure4_tasks"):
+    for stem in ("fig2_neqa", "fig4_tasks"):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
     rows = read_points(out / "points.csv")
@@ -79,7 +79,7 @@ def test_published_points_and_flops_axis(tmp_path):
     davinci = next(r for r in published if r["member"] == "davinci" and r["task"] == "task1")
     assert float(davinci["accuracy"]) == pytest.approx(0.76)         # paper_figure_values.csv: 76%
     assert float(davinci["flops"]) == pytest.approx(6 * 175e9 * 300e9)
-    assert (out / "figure4_tasks.png").exists()
+    assert (out / "fig4_tasks.png").exists()
 
 
 def test_bad_summary_names_file_and_field(tmp_path, capsys):

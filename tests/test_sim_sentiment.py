@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from simulation import eval as sim_eval
 from simulation import sentiment as st
-from simulation import train as sim_train
+from simulation import sentiment_eval as sim_eval
+from simulation import sentiment_train as sim_train
 
 
 def words(text):

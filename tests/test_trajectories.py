@@ -3,8 +3,9 @@ import json
 import pytest
 
 from eval_pipeline.analyze import main
-from eval_pipeline.results import load_summaries, parse_step, split_member
-from eval_pipeline.trajectories import checkpoint_runs, compare_predictors, read_train_log, trajectory_table
+from eval_pipeline.trajectories import compare_predictors, read_train_log, trajectory_table
+from neqa.checkpoints import checkpoint_of, saved_steps
+from neqa.results import load_summaries, parse_step, split_member
 
 SIZES = {"s1": 1e6, "s2": 4e6, "s3": 1.6e7}
 STEPS = [100, 200, 400, 800]
@@ -51,15 +52,15 @@ def test_step_parsing():
     assert split_member("pythia-70m") == ("pythia-70m", None)
 
 
-def test_checkpoint_runs_from_folder_and_yaml(tmp_path):
+def test_checkpoint_layout(tmp_path):
     make_runs(tmp_path / "runs")
-    got = checkpoint_runs(tmp_path / "runs")
-    assert [(m, s) for m, s, _ in got] == [(m, s) for m in SIZES for s in STEPS]
-    assert all(p.is_dir() for *_, p in got)
-    yaml = tmp_path / "tiny.yaml"
-    yaml.write_text("name: tiny\nbackend: hf\nmembers:\n" + "".join(
-        f"  - {{name: {m}, model: {tmp_path / 'runs' / m / 'final'}, params: {int(n)}}}\n" for m, n in SIZES.items()))
-    assert [(m, s) for m, s, _ in checkpoint_runs(yaml)] == [(m, s) for m in SIZES for s in STEPS]
+    run = tmp_path / "runs" / "s2"
+    (run / "checkpoints" / "notes").mkdir()                   # not a step: ignored
+    assert [s for s, _ in saved_steps(run)] == STEPS           # in step order, not name order
+    assert all(p.is_dir() for _, p in saved_steps(run))
+    assert checkpoint_of(run / "final", "step-200") == run / "checkpoints" / "step-200"
+    assert checkpoint_of(run, "step-200") == run / "checkpoints" / "step-200"
+    assert saved_steps(tmp_path / "missing") == []
 
 
 def test_val_loss_from_train_log_and_perplexity_beats_size(tmp_path):

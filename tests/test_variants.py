@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from data_pipeline import variants as V
-from data_pipeline.io import read_jsonl
 from data_pipeline.schema import load_neqa
+from neqa.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data_pipeline"

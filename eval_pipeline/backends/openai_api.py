@@ -28,13 +28,10 @@ from .base import Backend, GenerateRequest, ScoreRequest, ScoreResult
 LOG2 = math.log(2.0)
 
 
-def _logaddexp(a: float, b: float) -> float:
-    m = max(a, b)
-    return m + math.log(math.exp(a - m) + math.exp(b - m))
-
-
-def read_top_logprobs(top: dict[str, float], options: list[str]) -> tuple[ScoreResult, int]:
+def read_top_logprobs(top: dict[str, float], options: list[str], next_tokens: list[str | None] | None = None
+                      ) -> tuple[ScoreResult, int]:
     """ScoreResult from one position's top-K {token: logprob}; also the number of floored options.
+    A requested next token not in the top-K has no log-prob (None).
 
     Pure function: the scoring rule without any HTTP."""
     if not top:
@@ -47,9 +44,9 @@ def read_top_logprobs(top: dict[str, float], options: list[str]) -> tuple[ScoreR
         else:
             logprobs.append(floor)
             floored += 1
-    surface = [_logaddexp(lp, top[opt + "."]) if opt + "." in top else lp for lp, opt in zip(logprobs, options)]
+    next_lps = None if next_tokens is None else [float(top[t]) if t in top else None for t in next_tokens]
     top_token = max(top, key=top.get)
-    return ScoreResult(logprobs=logprobs, top_token=top_token, surface_logprobs=surface), floored
+    return ScoreResult(logprobs=logprobs, top_token=top_token, next_token_logprobs=next_lps), floored
 
 
 class OpenAIBackend(Backend):
@@ -131,7 +128,7 @@ class OpenAIBackend(Backend):
         top = top_list[0]
         if not isinstance(top, dict):  # some servers send [{"token": ..., "logprob": ...}, ...]
             top = {t["token"]: t["logprob"] for t in top}
-        result, floored = read_top_logprobs({str(k): float(v) for k, v in top.items()}, req.options)
+        result, floored = read_top_logprobs({str(k): float(v) for k, v in top.items()}, req.options, req.next_tokens)
         if floored:
             with self._lock:
                 self.n_floored_items += 1

@@ -4,25 +4,27 @@ import json
 
 import pytest
 
-from simulation import task_decompose as td
+from eval_pipeline.decompose import measured_rows
+from neqa.maths import compose, sigmoid
+from simulation import composition as td
 
 
 def test_compose_hand_values():
-    assert td.compose(1, 1) == 1
-    assert td.compose(1, 0) == 0
-    assert td.compose(0, 0) == 1          # wrong on the plain question and no flip: right by accident
-    assert td.compose(0, 1) == 0
+    assert compose(1, 1) == 1
+    assert compose(1, 0) == 0
+    assert compose(0, 0) == 1          # wrong on the plain question and no flip: right by accident
+    assert compose(0, 1) == 0
     for t2 in (0, 0.1, 0.7, 1):
-        assert td.compose(0.5, t2) == pytest.approx(0.5)
-    assert td.compose(0.8, 0.25) == pytest.approx(0.8 * 0.25 + 0.2 * 0.75)
+        assert compose(0.5, t2) == pytest.approx(0.5)
+    assert compose(0.8, 0.25) == pytest.approx(0.8 * 0.25 + 0.2 * 0.75)
 
 
 def test_linear_is_clipped_and_sigmoid_has_its_floor():
-    assert list(td.linear([-10, 0, 2, 100], 0.1, 0.5)) == [0.0, 0.5, pytest.approx(0.7), 1.0]
-    assert td.sigmoid(3.0, 3.0, 2.0) == pytest.approx(0.5)
-    assert td.sigmoid(3.0, 3.0, 2.0, lo=0.5) == pytest.approx(0.75)
-    assert td.sigmoid(-50, 0, 1) == pytest.approx(0, abs=1e-12)
-    assert td.sigmoid(50, 0, 1, lo=0.2, hi=0.9) == pytest.approx(0.9)
+    assert list(td.task1_curve([-10, 0, 2, 100], 0.1, 0.5)) == [0.0, 0.5, pytest.approx(0.7), 1.0]
+    assert sigmoid(3.0, 3.0, 2.0) == pytest.approx(0.5)
+    assert sigmoid(3.0, 3.0, 2.0, lo=0.5) == pytest.approx(0.75)
+    assert sigmoid(-50, 0, 1) == pytest.approx(0, abs=1e-12)
+    assert sigmoid(50, 0, 1, lo=0.2, hi=0.9) == pytest.approx(0.9)
 
 
 def test_default_parameters_give_a_u_shape():
@@ -44,7 +46,7 @@ def test_is_u_shaped():
 
 def summary(folder, accuracy, n_params=None):
     folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps({"accuracy": accuracy, "n_params": n_params}))
+    (folder / "summary.json").write_text(json.dumps({"accuracy": accuracy, "n_items": 100, "n_params": n_params}))
 
 
 def test_results_folder_composition(tmp_path):
@@ -69,13 +71,13 @@ def test_results_folder_composition(tmp_path):
     for name in ("fig5_measured_decomposition", "fig5_task_decomposition"):
         assert (out / f"{name}.png").stat().st_size > 0 and (out / f"{name}.pdf").stat().st_size > 0
     # the weak task-2 prompt is picked by option
-    rows = td.measured_rows(res, t2_prompt="weak")
+    rows = measured_rows(res, t2_prompt="weak")
     assert [r["member"] for r in rows] == ["small"] and rows[0]["predicted_neqa"] == pytest.approx(0.6)
-    rows = td.measured_rows(res, t2_prompt="weak", t2_above_chance=True)
+    rows = measured_rows(res, t2_prompt="weak", t2_above_chance=True)
     assert rows[0]["predicted_neqa"] == pytest.approx(0.6)
     summary(res / "fam" / "mid" / "task1__zeroshot", 0.8, 5000)
     summary(res / "fam" / "mid" / "task2__strong", 0.5, 5000)
-    mid = [r for r in td.measured_rows(res, t2_above_chance=True) if r["member"] == "mid"][0]
+    mid = [r for r in measured_rows(res, t2_above_chance=True) if r["member"] == "mid"][0]
     assert mid["predicted_neqa"] == pytest.approx(0.2)   # chance on task 2 → no flips → 1 − t1
 
 

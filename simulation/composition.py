@@ -8,38 +8,28 @@ as different from the original: near 0 for small models (they answer it like the
 sigmoid to 1. Before task 2 switches on, NeQA = 1 − t1 falls below 50%; afterwards it follows t1:
 a U shape. (A task-2 floor of 0.5 would make NeQA flat at 0.5 instead: the floor is what matters.)
 
-    python -m simulation.task_decompose                       # the simulated curves
-    python -m simulation.task_decompose --results results     # plus measured task 1 / task 2 → predicted NeQA
+    python -m simulation.composition                       # the simulated curves
+    python -m simulation.composition --results results     # plus measured task 1 / task 2 → predicted NeQA
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.io import DataError, atomic_open, read_json, save_figure
+from neqa.figures import save_figure
+from neqa.io import DataError, write_csv
+from neqa.maths import compose, linear, sigmoid
 
 FIG_NAME = "fig5_task_decomposition"
 MEASURED_NAME = "fig5_measured_decomposition"
 
 
-def linear(x, a: float, b: float):
-    """Task 1: a·x + b, clipped to [0, 1]."""
-    return np.clip(a * np.asarray(x, dtype=float) + b, 0.0, 1.0)
-
-
-def sigmoid(x, mid: float, k: float, lo: float = 0.0, hi: float = 1.0):
-    """Task 2: from lo to hi, half-way at x = mid, steepness k."""
-    return lo + (hi - lo) / (1.0 + np.exp(-k * (np.asarray(x, dtype=float) - mid)))
-
-
-def compose(t1, t2):
-    """P(right on the negated question) = both right + both wrong."""
-    t1, t2 = np.asarray(t1, dtype=float), np.asarray(t2, dtype=float)
-    return t1 * t2 + (1.0 - t1) * (1.0 - t2)
+def task1_curve(x, slope: float, intercept: float):
+    """Task 1: slope·x + intercept, clipped to [0, 1]."""
+    return np.clip(linear(x, slope, intercept), 0.0, 1.0)
 
 
 def is_u_shaped(y, margin: float = 0.05) -> bool:
@@ -51,55 +41,9 @@ def is_u_shaped(y, margin: float = 0.05) -> bool:
 
 def simulate(args) -> dict[str, np.ndarray]:
     x = np.linspace(args.x_min, args.x_max, args.points)
-    t1 = linear(x, args.t1_slope, args.t1_intercept)
+    t1 = task1_curve(x, args.t1_slope, args.t1_intercept)
     t2 = sigmoid(x, args.t2_midpoint, args.t2_steepness, args.t2_floor, args.t2_ceiling)
     return {"scale": x, "task1": t1, "task2": t2, "neqa": compose(t1, t2)}
-
-
-def _summary(path: Path) -> dict:
-    s = read_json(path)
-    acc = s.get("accuracy")
-    if not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
-        raise DataError(path, None, "accuracy", f"expected a number in [0, 1], got {acc!r}")
-    return s
-
-
-def above_chance(accuracy):
-    """Two-choice accuracy above chance as a probability: 0.5 → 0, 1 → 1 (clipped)."""
-    return np.clip(2.0 * np.asarray(accuracy, dtype=float) - 1.0, 0.0, 1.0)
-
-
-def measured_rows(results_dir, t1_prompt: str = "zeroshot", t2_prompt: str = "strong",
-                  neqa_prompt: str = "zeroshot", t2_above_chance: bool = False) -> list[dict]:
-    """One row per family member that has task-1 and task-2 summaries: measured accuracies,
-    the composed prediction, and the measured NeQA accuracy (None when not evaluated).
-    With t2_above_chance the task-2 accuracy enters the composition as above_chance(accuracy)."""
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        raise DataError(results_dir, None, None, "results folder not found")
-    rows = []
-    for member_dir in sorted(p for p in results_dir.glob("*/*") if p.is_dir()):
-        t1_path = member_dir / f"task1__{t1_prompt}" / "summary.json"
-        t2_path = member_dir / f"task2__{t2_prompt}" / "summary.json"
-        if not (t1_path.exists() and t2_path.exists()):
-            continue
-        s1, s2 = _summary(t1_path), _summary(t2_path)
-        neqa_path = member_dir / f"neqa__{neqa_prompt}" / "summary.json"
-        neqa = _summary(neqa_path)["accuracy"] if neqa_path.exists() else None
-        t2 = float(above_chance(s2["accuracy"])) if t2_above_chance else s2["accuracy"]
-        rows.append({"family": member_dir.parent.name, "member": member_dir.name,
-                     "n_params": s1.get("n_params") or s2.get("n_params"),
-                     "task1": s1["accuracy"], "task2": s2["accuracy"],
-                     "predicted_neqa": float(compose(s1["accuracy"], t2)), "measured_neqa": neqa})
-    rows.sort(key=lambda r: (r["family"], r["n_params"] is None, r["n_params"] or 0, r["member"]))
-    return rows
-
-
-def write_csv(path, rows: list[dict]) -> None:
-    with atomic_open(path) as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def plot_simulated(curves: dict, out_dir: Path) -> list[Path]:
@@ -183,6 +127,7 @@ def main(argv=None) -> int:
               f"{curves['neqa'][i]:.3f} at {curves['scale'][i]:g}, {curves['neqa'][-1]:.3f} at "
               f"{curves['scale'][-1]:g} ({'U-shaped' if is_u_shaped(curves['neqa']) else 'not U-shaped'})")
         if args.results is not None:
+            from eval_pipeline.decompose import measured_rows
             rows = measured_rows(args.results, args.t1_prompt, args.t2_prompt, args.neqa_prompt,
                                  args.t2_above_chance)
             if not rows:

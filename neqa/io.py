@@ -1,4 +1,4 @@
-"""JSONL reading with errors that name file, line and field; atomic writes.
+"""JSONL and JSON reading with errors that name file, line and field; atomic writes; file hashes.
 
 Every stage reads and writes through these helpers so that bad input always
 fails the same way and an interrupted write never leaves a half-written file.
@@ -103,17 +103,16 @@ def write_json(path, obj: Any) -> None:
         f.write("\n")
 
 
-def save_figure(fig, out_dir, name: str, formats=("png", "pdf")) -> list[Path]:
-    """Write a matplotlib figure as out_dir/name.png and .pdf (atomically), then close it."""
-    import matplotlib.pyplot as plt
-    paths = []
-    for ext in formats:
-        path = Path(out_dir) / f"{name}.{ext}"
-        with atomic_open(path, "wb") as f:
-            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
+def write_csv(path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """A table written atomically by pandas: one row per dict, `columns` in order (default: every key, in order
+    of first appearance; keys not in `columns` are dropped), missing values and NaN as empty cells."""
+    import pandas as pd
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+    df = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns, dtype=object)
+    with atomic_open(path) as f:
+        df.to_csv(f, index=False, lineterminator="\n")
+    return Path(path)
 
 
 def sha256(path) -> str:

@@ -1,9 +1,9 @@
 """Train models of the Figure-6 grid: GPT-2s of given sizes on sentiment reviews whose verdicts
 are negated at given ratios (several sizes/ratios train the grid in one process).
 
-    python -m simulation.train --task sentiment --size 2 --ratio 0.05
-    python -m simulation.train --task sentiment --size 0 1 2 3 4 --ratio 0 0.01 0.05 0.2
-    python -m simulation.train --task sentiment --init pretrained --ratio 0.05   # starts from `gpt2` (hub)
+    python -m simulation.sentiment_train --size 2 --ratio 0.05
+    python -m simulation.sentiment_train --size 0 1 2 3 4 --ratio 0 0.01 0.05 0.2
+    python -m simulation.sentiment_train --init pretrained --ratio 0.05   # starts from `gpt2` (hub)
 """
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 
-from data_pipeline.io import DataError, write_json
+from neqa.device import non_embedding_params
+from neqa.io import DataError, write_json
 from simulation import sentiment
 from simulation.loop import TrainConfig, is_complete, train
-from simulation.model import make_model, non_embedding_params
+from simulation.model import make_model
 
 # The scratch ladder: (n_layer, n_head, n_embd), small to large.
 SIZES = [(1, 2, 16), (2, 2, 32), (2, 4, 48), (2, 4, 64), (3, 4, 96)]
@@ -32,7 +33,6 @@ def run_dir(root, init: str, size: int, ratio: float) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", choices=["sentiment"], default="sentiment")
     p.add_argument("--size", type=int, nargs="+", default=[0],
                    help=f"index(es) into the ladder {SIZES} of (n_layer, n_head, n_embd)")
     p.add_argument("--ratio", type=float, nargs="+", required=True,
@@ -86,7 +86,7 @@ def train_one(args, size: int, ratio: float, train_reviews: list[dict], source: 
     seconds = time.perf_counter() - t0
     if already_done:   # keep the record of the run that did the training
         return 0
-    write_json(out / "run.json", {"task": args.task, "init": args.init, "size": size, "shape": shape,
+    write_json(out / "run.json", {"task": "sentiment", "init": args.init, "size": size, "shape": shape,
                                   "ratio": ratio, "source": source, "n_train": len(train_reviews),
                                   "seed": args.seed, "non_embedding_params": non_embedding_params(model),
                                   "objective": args.objective, "config": vars(cfg),

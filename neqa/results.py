@@ -1,26 +1,22 @@
-"""Load a results folder (RESULTS_DIR/<family>/<member>/<task>__<prompt>/{summary.json, items.jsonl})
-into pandas DataFrames: one row per summary, or one row per item record."""
+"""The one reader of a results folder (RESULTS_DIR/<family>/<member>/<task>__<prompt>/{summary.json,
+items.jsonl}): pandas DataFrames with one row per summary, or one row per item record.
+
+    from neqa import load_summaries, load_items
+    df = load_summaries("results/eval")          # accuracy, accuracy_ci, n_params, task, prompt, ...
+    items = load_items("results/eval")           # per item: correct, choice_logprobs, p_right, ...
+"""
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from data_pipeline.io import DataError, read_json, read_jsonl
+from neqa.checkpoints import parse_step
+from neqa.io import DataError, FieldError, read_json, read_jsonl
 
 SKIP_DIRS = {"analysis"}
 REQUIRED = {"accuracy": (int, float), "n_items": (int,)}
-STEP_RE = re.compile(r"^(?:step)[-_]?(\d+)$")
-
-
-def parse_step(revision) -> int | None:
-    """'step143000', 'step-500', 'runs/x/checkpoints/step-5' -> the number; anything else -> None."""
-    if revision is None:
-        return None
-    m = STEP_RE.match(Path(str(revision).strip().rstrip("/")).name)   # also .../checkpoints/step-6
-    return int(m.group(1)) if m else None
 
 
 def split_member(member: str) -> tuple[str, int | None]:
@@ -81,7 +77,6 @@ def load_summaries(results_dir) -> pd.DataFrame:
 
 
 def _check_item(r: dict) -> None:
-    from data_pipeline.io import FieldError
     if "correct" not in r:
         raise FieldError("correct", "missing")
 
@@ -110,10 +105,3 @@ def final_checkpoints(summaries: pd.DataFrame) -> pd.DataFrame:
     df["_order"] = df["step"].fillna(float("inf"))
     df = df.sort_values("_order").groupby(["family", "base_member", "task", "prompt"], dropna=False).tail(1)
     return df.drop(columns="_order")
-
-
-def scale_column(df: pd.DataFrame) -> tuple[str, str]:
-    """The x to plot a family against: n_params if known for every row (log), else the member's place."""
-    if df["n_params"].notna().all() and (df["n_params"] > 0).all():
-        return "n_params", "log"
-    return "rank", "linear"
