@@ -38,6 +38,7 @@ from data_pipeline.prompts import neqa_prompt, prefix
 from data_pipeline.schema import load_neqa
 from neqa.device import non_embedding_params
 from neqa.io import DataError, write_jsonl
+from neqa.maths import common_length
 from neqa.paths import REPO_ROOT as REPO
 from neqa.tokenizer import byte_bpe
 
@@ -55,13 +56,6 @@ TOKENIZER_VOCAB = 8192
 # ---------------------------------------------------------------- pure parts
 def task_name(method: str) -> str:
     return f"neqa_bench_{method}"
-
-
-def common_length(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 def unique_tokens(prefix_ids: list[int], prompt_ids: list[list[int]]) -> int:

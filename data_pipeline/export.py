@@ -22,23 +22,16 @@ import json
 import sys
 from pathlib import Path
 
-from neqa.io import DataError, FieldError, atomic_open, read_jsonl
+from neqa.io import DataError, atomic_open, read_jsonl
 
 from .prompts import LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
-from .schema import check_neqa, load_neqa
+from .schema import check_task2, load_neqa
 
 CLASSES = [" " + letter for letter in LETTERS]  # [" A", " B"]: the first answer token the prize compared
 TABLE_PROMPTS = tuple(m for m in NEQA_PROMPTS if m != "fewshot_cot")
 HARNESS_TASKS = {"zeroshot": "neqa", "zeroshot_hint": "neqa_zeroshot_hint", "fewshot": "neqa_fewshot",
                  "fewshot_hint": "neqa_fewshot_hint"}
 QUESTION_TEMPLATE = "Question: {{question}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nAnswer:"
-
-
-def check_task2(r: dict) -> None:
-    for key in ("sentence1", "sentence2"):
-        if not isinstance(r.get(key), str):
-            raise FieldError(key, "missing or not a string")
-    check_neqa({**r, "question": ""})  # choices and answer as in NeQA; no question of its own
 
 
 def prize_rows(items: list[dict], render) -> list[dict]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from data_pipeline.prompts import CLOZE, LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
-from data_pipeline.schema import check_neqa
+from data_pipeline.schema import check_neqa, check_task2
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest
 from eval_pipeline.metrics import surface_forms
 from neqa.io import DataError, FieldError, read_jsonl
@@ -30,13 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 LETTER_OPTIONS = [" " + letter for letter in LETTERS]   # the answer token the paper read: " A" vs " B"
 COT_MAX_TOKENS = 200
 GENERATIVE = ("fewshot_cot",)   # prompt methods answered by generation, not by scoring options
-
-
-def check_task2(r: dict) -> None:
-    for key in ("sentence1", "sentence2"):
-        if not isinstance(r.get(key), str):
-            raise FieldError(key, "missing or not a string")
-    check_neqa({**r, "question": ""})
 
 
 def _parse_classes(value) -> list[str]:

@@ -12,6 +12,14 @@ def logaddexp(a: float, b: float) -> float:
     return top + math.log(math.exp(a - top) + math.exp(b - top)) if top > -math.inf else top
 
 
+def common_length(a, b) -> int:
+    """Length of the common start of two sequences (e.g. token ids)."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
 # The task decomposition (the paper's Section 5): task 1 linear, task 2 a sigmoid, NeQA their composition.
 def linear(x, a: float, b: float):
     """a·x + b (unclipped; task-1 curves clip it to [0, 1] where they are probabilities)."""

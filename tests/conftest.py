@@ -19,6 +19,17 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu are skipped, with the reason shown, where no CUDA device is visible."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 def _training_text() -> list[str]:
     from data_pipeline.prompts import NEQA_PROMPTS, neqa_prompt
     from data_pipeline.schema import load_neqa

@@ -30,6 +30,7 @@ import torch
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest, ScoreResult, TokenizedBackend
 from eval_pipeline.backends.packed import probe_rows, register_packed_attention, run_packed, run_probed
 from neqa.device import n_params, resolve_device, resolve_dtype
+from neqa.maths import common_length
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -169,22 +170,32 @@ class HFBackend(TokenizedBackend):
             return None
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _run(self, rows: list[_Row], n_prefix: int, prefix_kv) -> torch.Tensor:
-        """Padded batch: hidden states (logits where the model has no separate output layer) at every read
-        position of rows, in order. Rows start with the same n_prefix tokens, whose cache is prefix_kv."""
-        from transformers import DynamicCache
-        B = len(rows)
-        S = max(len(r.ids) for r in rows) - n_prefix
-        dev = self.input_device
+    def _padded(self, seqs: list[list[int]], n_prefix: int):
+        """Right-padded suffixes of sequences that share their first n_prefix tokens (held in a cache):
+        input ids (B, S), attention mask (B, n_prefix + S) and position ids (pad slots clamped to the
+        model's last position)."""
+        B, S = len(seqs), max(len(x) for x in seqs) - n_prefix
         input_ids = torch.full((B, S), self.pad_id, dtype=torch.long)
         mask = torch.zeros((B, n_prefix + S), dtype=torch.long)
         mask[:, :n_prefix] = 1
-        for b, r in enumerate(rows):
-            suffix = r.ids[n_prefix:]
-            input_ids[b, :len(suffix)] = torch.tensor(suffix)
-            mask[b, n_prefix:n_prefix + len(suffix)] = 1
-        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S)
-        positions = positions.clamp(max=self.max_length - 1)   # pad slots only
+        for b, x in enumerate(seqs):
+            input_ids[b, :len(x) - n_prefix] = torch.tensor(x[n_prefix:])
+            mask[b, n_prefix:len(x)] = 1
+        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S).clamp(max=self.max_length - 1)
+        return input_ids, mask, positions
+
+    @staticmethod
+    def _expanded(prefix_kv, B: int):
+        """A batch-B cache viewing the batch-1 prefix keys/values (expand: no copy)."""
+        from transformers import DynamicCache
+        return DynamicCache(ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:]))
+                                            for k, v in prefix_kv])
+
+    def _run(self, rows: list[_Row], n_prefix: int, prefix_kv) -> torch.Tensor:
+        """Padded batch: hidden states (logits where the model has no separate output layer) at every read
+        position of rows, in order. Rows start with the same n_prefix tokens, whose cache is prefix_kv."""
+        dev = self.input_device
+        input_ids, mask, positions = self._padded([r.ids for r in rows], n_prefix)
         inputs = dict(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=positions.to(dev))
         rows_idx = torch.tensor([b for b, r in enumerate(rows) for _ in r.reads], device=dev)
         cols_idx = torch.tensor([pos - n_prefix for r in rows for pos, _ in r.reads], device=dev)
@@ -192,8 +203,7 @@ class HFBackend(TokenizedBackend):
             if self.body is None:
                 return self.model(**inputs, use_cache=False).logits[rows_idx, cols_idx].float()
             if prefix_kv is not None:
-                inputs["past_key_values"] = DynamicCache(
-                    ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:])) for k, v in prefix_kv])
+                inputs["past_key_values"] = self._expanded(prefix_kv, len(rows))
             return self.body(**inputs, use_cache=prefix_kv is not None).last_hidden_state[rows_idx, cols_idx]
 
     def _read(self, rows: list[_Row], states: torch.Tensor) -> None:
@@ -300,12 +310,7 @@ class HFBackend(TokenizedBackend):
         if not (self.prefix_cache and shared_prefix and self.body is not None):
             return 0, None, [False] * len(row_ids)
         p = self.context_ids(shared_prefix)
-        def common(ids):
-            n = 0
-            while n < min(len(p), len(ids)) and p[n] == ids[n]:
-                n += 1
-            return n
-        commons = [common(ids) for ids in row_ids]
+        commons = [common_length(p, ids) for ids in row_ids]
         eligible = [c >= max(1, len(p) - 8) for c in commons]   # tolerate a boundary merge of a few tokens
         if not any(eligible):
             return 0, None, eligible
@@ -390,25 +395,15 @@ class HFBackend(TokenizedBackend):
         (a stop text of n characters spans at most n tokens); the whole text is decoded once at the end."""
         from transformers import DynamicCache
         B = len(jobs)
-        S = max(len(x) for _, x, _ in jobs) - n_prefix
         dev = self.input_device
-        input_ids = torch.full((B, S), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((B, n_prefix + S), dtype=torch.long)
-        mask[:, :n_prefix] = 1
-        lengths = []
-        for b, (_, x, _) in enumerate(jobs):
-            input_ids[b, :len(x) - n_prefix] = torch.tensor(x[n_prefix:])
-            mask[b, n_prefix:len(x)] = 1
-            lengths.append(len(x))
-        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S).clamp(max=self.max_length - 1)
-        lengths_t = torch.tensor(lengths)
+        input_ids, mask, positions = self._padded([x for _, x, _ in jobs], n_prefix)
+        lengths_t = torch.tensor([len(x) for _, x, _ in jobs])
         budgets = [min(req.max_tokens, self.max_length - len(x)) for _, x, req in jobs]
         generated = [[] for _ in jobs]
         done = [b <= 0 for b in budgets]
         eos = self.tokenizer.eos_token_id
         if self.body is not None:
-            cache = DynamicCache(ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:]))
-                                                 for k, v in prefix_kv]) if prefix_kv is not None else DynamicCache()
+            cache = self._expanded(prefix_kv, B) if prefix_kv is not None else DynamicCache()
         with torch.inference_mode():
             step_ids, step_pos, step_mask = input_ids, positions, mask
             read_cols = lengths_t - n_prefix - 1
