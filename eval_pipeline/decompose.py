@@ -134,7 +134,7 @@ def measured_rows(results_dir, t1_prompt: str = "zeroshot", t2_prompt: str = "st
             continue
         sn = runs.get((family, member, "neqa", neqa_prompt))
         t2 = float(above_chance(s2["accuracy"])) if t2_above_chance else s2["accuracy"]
-        size = next((float(s["n_params"]) for s in (s1, s2) if s["n_params"] == s["n_params"] and s["n_params"]), None)
+        size = next((int(s["n_params"]) for s in (s1, s2) if s["n_params"] == s["n_params"] and s["n_params"]), None)
         rows.append({"family": family, "member": member, "n_params": size,
                      "task1": s1["accuracy"], "task2": s2["accuracy"],
                      "predicted_neqa": float(compose(s1["accuracy"], t2)),

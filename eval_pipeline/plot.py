@@ -2,7 +2,7 @@
 
     python -m eval_pipeline.plot results/eval --x order --published
 
-reads every RESULTS_DIR/<family>/<member>/<task>__<prompt>/summary.json and writes to --out-dir
+reads every RESULTS_DIR/<family>/<member>/<task>__<prompt>/summary.json (neqa.results) and writes to --out-dir
 (default RESULTS_DIR/figures):
   fig2_neqa.{png,pdf}    a panel per NeQA prompt method, a line per family
   fig4_tasks.{png,pdf}   task 1 (zero-shot), task 2 (weak and strong prompt), NeQA zero-shot
@@ -26,7 +26,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import REPO_ROOT, Family, list_families, load_family  # noqa: E402
 from neqa.figures import save_figure  # noqa: E402
-from neqa.io import DataError, read_json, write_csv  # noqa: E402
+from neqa.io import DataError, write_csv  # noqa: E402
+from neqa.results import load_summaries  # noqa: E402
 
 PUBLISHED_CSV = REPO_ROOT / "eval_pipeline" / "published" / "paper_figure_values.csv"
 COLUMNS = ["family", "member", "params", "flops", "order", "task", "prompt", "accuracy", "ci_lo", "ci_hi",
@@ -35,7 +36,6 @@ PROMPT_TITLES = {"zeroshot": "Zero-shot", "zeroshot_hint": "Zero-shot + hint", "
                  "fewshot_hint": "Few-shot + hint", "fewshot_cot": "Few-shot chain of thought",
                  "cloze": "Cloze (option text)"}
 X_LABELS = {"params": "Parameters", "flops": "Training FLOPs", "order": "Scale (place in family)"}
-SUMMARY_FIELDS = ("family", "member", "task", "prompt", "accuracy")
 TASK2_STYLE = {"weak": ("s", 0.5), "strong": ("o", 1.0)}   # marker and opacity of the two task-2 prompts
 
 
@@ -50,37 +50,13 @@ def _registry() -> dict[str, Family]:
     return fams
 
 
-def _fraction(value, path, fld):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise DataError(path, None, fld, f"expected a fraction between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def read_summary(path: Path) -> dict:
-    s = read_json(path)
-    for f in SUMMARY_FIELDS:
-        if f not in s:
-            raise DataError(path, None, f, "missing")
-    acc = _fraction(s["accuracy"], path, "accuracy")
-    ci = s.get("accuracy_ci")
-    if ci is None:
-        lo = hi = math.nan
-    elif isinstance(ci, list) and len(ci) == 2:
-        lo, hi = (_fraction(v, path, "accuracy_ci") for v in ci)
-        if not lo - 1e-6 <= acc <= hi + 1e-6:
-            raise DataError(path, None, "accuracy_ci", f"{ci} does not contain the accuracy {acc}")
-    else:
-        raise DataError(path, None, "accuracy_ci", "expected [lo, hi]")
-    return {**s, "accuracy": acc, "ci_lo": lo, "ci_hi": hi}
-
-
 def _num(v):
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else math.nan
 
 
 def result_points(results_dir, families: dict[str, Family]) -> list[dict]:
     """One point per summary.json; sizes from the summary, else from the registry."""
-    summaries = [read_summary(p) for p in sorted(Path(results_dir).rglob("summary.json"))]
+    summaries = load_summaries(results_dir).to_dict("records")
     points = []
     for s in summaries:
         fam = families.get(s["family"])

@@ -30,10 +30,17 @@ def split_member(member: str) -> tuple[str, int | None]:
 
 
 def summary_paths(results_dir) -> list[Path]:
+    """Every summary.json below results_dir (usually <family>/<member>/<task>__<prompt>/), outside analysis/."""
     root = Path(results_dir)
     if not root.is_dir():
         raise DataError(root, None, None, "results folder not found")
-    return sorted(p for p in root.glob("*/*/*/summary.json") if p.parts[-4] not in SKIP_DIRS)
+    return sorted(p for p in root.rglob("summary.json") if not SKIP_DIRS & set(p.relative_to(root).parts))
+
+
+def _fraction(value, path, field) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise DataError(path, None, field, f"expected a fraction between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def _read_summary(path: Path) -> dict:
@@ -42,10 +49,19 @@ def _read_summary(path: Path) -> dict:
         v = s.get(field)
         if not isinstance(v, types) or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
             raise DataError(path, None, field, "missing or not a number")
-    if not 0 <= s["accuracy"] <= 1:
-        raise DataError(path, None, "accuracy", f"{s['accuracy']} is not a fraction in [0, 1]")
-    if s["n_items"] < 1:
-        raise DataError(path, None, "n_items", "must be positive")
+        if field == "accuracy" and not 0 <= v <= 1:
+            raise DataError(path, None, "accuracy", f"{v} is not a fraction in [0, 1]")
+        if field == "n_items" and v < 1:
+            raise DataError(path, None, "n_items", "must be positive")
+    ci = s.get("accuracy_ci")
+    if ci is None:
+        s["ci_lo"] = s["ci_hi"] = math.nan
+    elif isinstance(ci, list) and len(ci) == 2:
+        s["ci_lo"], s["ci_hi"] = (_fraction(v, path, "accuracy_ci") for v in ci)
+        if not s["ci_lo"] - 1e-6 <= s["accuracy"] <= s["ci_hi"] + 1e-6:
+            raise DataError(path, None, "accuracy_ci", f"{ci} does not contain the accuracy {s['accuracy']}")
+    else:
+        raise DataError(path, None, "accuracy_ci", "expected [lo, hi]")
     family, member, run = path.parts[-4], path.parts[-3], path.parts[-2]
     task, _, prompt = run.partition("__")
     s.setdefault("family", family)
@@ -61,7 +77,7 @@ def _read_summary(path: Path) -> dict:
 
 
 def load_summaries(results_dir) -> pd.DataFrame:
-    """One row per summary.json; adds base_member, step (checkpoint, or NaN) and run_dir.
+    """One row per summary.json; adds base_member, step (checkpoint, or NaN), ci_lo, ci_hi and run_dir.
     Raises DataError on an empty folder or a malformed summary."""
     paths = summary_paths(results_dir)
     if not paths:

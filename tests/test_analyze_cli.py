@@ -37,6 +37,7 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_trends_on_results_folder(tmp_path, capsys):
     synthetic_family(tmp_path, [0.75, 0.5, 0.3, 0.5, 0.75])
     synthetic_family(tmp_path, [0.4, 0.5, 0.6, 0.7, 0.8], task="task1")
@@ -48,6 +49,7 @@ def test_trends_on_results_folder(tmp_path, capsys):
         assert (tmp_path / "analysis" / f"trends.{ext}").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_trends_published(tmp_path, capsys):
     assert main(["trends", "--published", "--out-dir", str(tmp_path), "--n-boot", "500"]) == 0
     out = capsys.readouterr().out
@@ -56,6 +58,7 @@ def test_trends_published(tmp_path, capsys):
     assert len(rows) == 18 and {"paper_label", "label", "agree"} <= set(rows[0])
 
 
+@pytest.mark.slow
 def test_decompose_and_fits_on_results_folder(tmp_path, capsys):
     x = np.linspace(0, 1, 5)
     t1, t2 = 0.5 + 0.4 * x, 1 / (1 + np.exp(-(x - 0.7) * 20))

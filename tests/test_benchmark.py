@@ -115,6 +115,7 @@ def test_tiny_model_and_our_side(tiny_bench):
         assert len(lp) == 2 and all(x < 0 for x in lp) and sum(2.718281828 ** x for x in lp) < 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -r benchmarks/requirements.txt)")
 def test_tiny_model_lm_eval_side_agrees(tiny_bench):
     _, job = tiny_bench

@@ -56,6 +56,7 @@ def test_hub_falls_back_to_vendored(monkeypatch):
     assert len(load_openbookqa("test", prefer_hub=True)) == 500
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_other_seed_differs(built, tmp_path):
     again = tmp_path / "again.jsonl"
     other = tmp_path / "other.jsonl"

@@ -154,6 +154,7 @@ def test_usage_errors(capsys):
     assert e.value.code == 2
 
 
+@pytest.mark.slow
 def test_openai_backend_through_the_cli(tmp_path, capsys, monkeypatch, small_neqa):
     from fake_openai_server import FakeOpenAI
     secret = "sk-test-never-written-0123"

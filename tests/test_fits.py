@@ -31,6 +31,7 @@ def test_chinchilla_recovers_hoffmann_parameters():
         fit_chinchilla(N[:3], D[:3], L[:3])
 
 
+@pytest.mark.slow
 def test_broken_power_law_fits_a_u_shaped_curve():
     rng = np.random.default_rng(2)
     x = np.logspace(6, 11, 12)

@@ -40,6 +40,7 @@ def read_points(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_figures_and_csv_match_inputs(tmp_path):
     write_results(tmp_path / "res")
     out = tmp_path / "fig"
@@ -65,6 +66,7 @@ def test_figures_and_csv_match_inputs(tmp_path):
     assert float(got[("tiny", "t-big", "neqa", "zeroshot")]["params"]) == 90000
 
 
+@pytest.mark.slow
 def test_published_points_and_flops_axis(tmp_path):
     write_results(tmp_path / "res")
     out = tmp_path / "fig"

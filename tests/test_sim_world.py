@@ -160,6 +160,7 @@ def test_bad_knob_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_quick_family_end_to_end(tmp_path):
     """A very small family run: data, two checkpoints, final HF folders, YAML the registry reads."""
     import yaml
