@@ -18,12 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from eval_pipeline.registry import PUBLISHED_CSV
 from neqa import io as neqa_io
 from neqa.figures import save_figure
 from neqa.io import DataError
-
-PUBLISHED_CSV = Path(__file__).resolve().parent / "published" / "paper_figure_values.csv"
-
 
 # ----------------------------------------------------------------------------- output helpers
 

@@ -24,12 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
-from eval_pipeline.registry import REPO_ROOT, Family, list_families, load_family  # noqa: E402
+from eval_pipeline.registry import PUBLISHED_CSV, Family, list_families, load_family  # noqa: E402
 from neqa.figures import save_figure  # noqa: E402
 from neqa.io import DataError, write_csv  # noqa: E402
 from neqa.results import load_summaries  # noqa: E402
 
-PUBLISHED_CSV = REPO_ROOT / "eval_pipeline" / "published" / "paper_figure_values.csv"
 COLUMNS = ["family", "member", "params", "flops", "order", "task", "prompt", "accuracy", "ci_lo", "ci_hi",
            "n_items", "source"]
 PROMPT_TITLES = {"zeroshot": "Zero-shot", "zeroshot_hint": "Zero-shot + hint", "fewshot": "Few-shot",

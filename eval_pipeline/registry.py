@@ -28,6 +28,7 @@ from neqa.io import DataError
 from neqa.paths import REPO_ROOT
 
 FAMILIES_DIR = Path(__file__).resolve().parent / "families"   # shipped families, written by hand
+PUBLISHED_CSV = FAMILIES_DIR.parent / "published" / "paper_figure_values.csv"   # the paper's plotted numbers
 RUNS_DIR = REPO_ROOT / "runs"   # generated families live with their runs: runs/<name>/family.yaml
 BACKENDS = ("hf", "openai", "published")
 DATA_TASKS = ("neqa", "task1", "task2", "prize")

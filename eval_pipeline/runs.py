@@ -17,8 +17,8 @@ import subprocess
 from pathlib import Path
 
 from neqa.io import DataError, write_json
+from neqa.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
 KEY_FIELDS = ("model", "revision", "dtype", "task", "prompt", "data_sha256")
 
 
@@ -36,7 +36,7 @@ def run_key(meta: dict) -> str:
 
 def code_version() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"

@@ -25,8 +25,8 @@ from data_pipeline.schema import check_neqa, check_task2
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest
 from eval_pipeline.metrics import surface_forms
 from neqa.io import DataError, FieldError, read_jsonl
+from neqa.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
 LETTER_OPTIONS = [" " + letter for letter in LETTERS]   # the answer token the paper read: " A" vs " B"
 COT_MAX_TOKENS = 200
 GENERATIVE = ("fewshot_cot",)   # prompt methods answered by generation, not by scoring options
@@ -96,10 +96,6 @@ def _render_neqa(item: dict, method: str) -> str:
     return item["question"] if method == CLOZE else neqa_prompt(item, method)
 
 
-def _render_task2(item: dict, method: str) -> str:
-    return item["question"] if method == CLOZE else task2_prompt(item, method)
-
-
 def _letters(item: dict, method: str) -> list[str]:
     return [" " + c for c in item["choices"]] if method == CLOZE else LETTER_OPTIONS[:len(item["choices"])]
 
@@ -159,7 +155,7 @@ TASKS = {
                  lambda it: it["question"], _neqa_prefix),
     "task1": Task("task1", "data_pipeline/neqa_task1.jsonl", NEQA_PROMPTS + (CLOZE,), _load_neqa, _render_neqa,
                   _letters, lambda it: it["question"], _neqa_prefix),
-    "task2": Task("task2", "data_pipeline/neqa_task2.jsonl", TASK2_PROMPTS, _load_task2, _render_task2, _letters,
+    "task2": Task("task2", "data_pipeline/neqa_task2.jsonl", TASK2_PROMPTS, _load_task2, task2_prompt, _letters,
                   lambda it: it["sentence2"]),
     "prize": Task("prize", "data_pipeline/exports/neqa_zeroshot.csv", ("table",), load_prize,
                   lambda it, m: it["prompt"], lambda it, m: it["classes"], lambda it: it["prompt"],
@@ -175,4 +171,4 @@ def get_task(name: str) -> Task:
 
 def data_path(task: Task, data: str | None = None) -> Path:
     """The data file: --data as given (relative to the working directory), else the task's default in the repo."""
-    return Path(data) if data else REPO / task.default_data
+    return Path(data) if data else REPO_ROOT / task.default_data

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from eval_pipeline.analyze import PUBLISHED_CSV
 from eval_pipeline.decompose import decompose, fit_linear, fit_sigmoid, published_series
+from eval_pipeline.registry import PUBLISHED_CSV
 from neqa.maths import compose, linear, sigmoid
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from eval_pipeline.registry import PUBLISHED_CSV
 from eval_pipeline.trends import LABELS, PAPER_LABEL_MAP, chance_band, classify_trend, published_trends
-from eval_pipeline.analyze import PUBLISHED_CSV
 
 
 def shapes(k):
