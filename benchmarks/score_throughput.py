@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from data_pipeline.export import harness_yaml
+from data_pipeline.export import write_harness_task
 from data_pipeline.prompts import neqa_prompt, prefix
 from data_pipeline.schema import load_neqa
 from neqa.device import non_embedding_params
@@ -246,8 +246,7 @@ def bench(args) -> dict:
         yaml_dir = tmp / "tasks"
         yaml_dir.mkdir()
         for method in args.prompts:
-            (yaml_dir / f"{task_name(method)}.yaml").write_text(
-                harness_yaml(task_name(method), method, str(items_file)), encoding="utf-8")
+            write_harness_task(yaml_dir, task_name(method), method, str(items_file))
         peak = matmul_peak(info["d_model"], threads)
         tok = AutoTokenizer.from_pretrained(model_dir)
         answers = [it["answer"] for it in items]

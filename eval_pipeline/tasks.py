@@ -117,6 +117,7 @@ class Task:
     question: Callable[[dict], str]                    # item -> the short text kept in the records
     shared_prefix: Callable[[str, list[dict]], str] | None = None   # (method, items) -> text all contexts start with
     aliases: tuple[tuple[str, str], ...] = ()
+    run_per_file: bool = False   # each data file scored gets its own run folder, named after the file
 
     def generative(self, method: str) -> bool:
         return method in GENERATIVE
@@ -159,7 +160,7 @@ TASKS = {
                   lambda it: it["sentence2"]),
     "prize": Task("prize", "data_pipeline/exports/neqa_zeroshot.csv", ("table",), load_prize,
                   lambda it, m: it["prompt"], lambda it, m: it["classes"], lambda it: it["prompt"],
-                  aliases=(("zeroshot", "table"),)),
+                  aliases=(("zeroshot", "table"),), run_per_file=True),
 }
 
 

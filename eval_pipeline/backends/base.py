@@ -27,6 +27,7 @@ class ScoreResult:
     # per request.next_tokens entry: its log-prob as the next token, None where that text is not one token;
     # the whole list None where the backend reads no next tokens (options of several tokens)
     next_token_logprobs: list[float | None] | None = None
+    missing_options: int | None = None             # top-K reading only: options not in the list (their log-prob is a bound)
 
 
 @dataclass
