@@ -4,6 +4,7 @@
     python -m eval_pipeline.analyze trends --published            # the same for the paper's plotted numbers
     python -m eval_pipeline.analyze decompose RESULTS_DIR|--published
     python -m eval_pipeline.analyze slice-sandwich RESULTS_DIR --threshold 20.5
+    python -m eval_pipeline.analyze slice-sandwich --published      # the authors' released data, nine tasks
     python -m eval_pipeline.analyze trajectories RESULTS_DIR [--runs runs/tinyworld]
     python -m eval_pipeline.analyze fits RESULTS_DIR
 
@@ -22,6 +23,7 @@ import numpy as np
 from data_pipeline.io import DataError, atomic_open, save_figure
 
 PUBLISHED_CSV = Path(__file__).resolve().parent / "published" / "paper_figure_values.csv"
+EXPEMERGENCE_DIR = Path(__file__).resolve().parent / "published" / "expemergence"
 
 
 # ----------------------------------------------------------------------------- output helpers
@@ -266,52 +268,81 @@ def cmd_decompose(args) -> int:
 # ----------------------------------------------------------------------------- slice-and-sandwich
 
 def cmd_slice_sandwich(args) -> int:
-    from eval_pipeline.results import final_checkpoints, load_items, load_summaries
-    from eval_pipeline.slice_sandwich import difficulty_groups, forecast, matrices_from_items
+    from eval_pipeline import slice_sandwich as sas
     out_dir = _out_dir(args)
-    summ = final_checkpoints(load_summaries(args.results_dir))
-    summ = summ[(summ["task"] == args.task) & (summ["prompt"] == args.prompt)]
-    if args.family:
-        summ = summ[summ["family"].isin(args.family)]
-    if len(summ) < 3:
-        raise DataError(args.results_dir, None, None, f"fewer than 3 models with {args.task}/{args.prompt} results")
+    runs = []      # (task label, names, Forecast)
     try:
-        brier, acc, x, names = matrices_from_items(load_items(args.results_dir, summ), summ)
-        threshold = args.threshold if args.threshold is not None else float(np.quantile(x, 2 / 3))
-        f = forecast(brier, acc, x, threshold, n_groups=args.groups, deg_easy=args.deg_easy,
-                     deg_hard=args.deg_hard, chance=args.chance)
-    except ValueError as e:
-        raise DataError(args.results_dir, None, None, str(e)) from None
-    rows = [{"model": m, "log10_flops": x[i], "above_threshold": bool(f.above[i]), "accuracy": acc[i],
-             "forecast": f.forecast[i], "baseline": f.baseline[i], "threshold": threshold,
-             "mae_above": f.mae, "baseline_mae_above": f.baseline_mae} for i, m in enumerate(names)]
+        if args.published:
+            for task in args.tasks or list(sas.TASKS):
+                df, f = sas.forecast_expemergence(task, args.data_dir, threshold=args.threshold,
+                                                  deg_easy=args.deg_easy, deg_hard=args.deg_hard)
+                runs.append((task, list(df["model"]), f))
+            source = f"the authors' released results ({args.data_dir})"
+        else:
+            from eval_pipeline.results import final_checkpoints, load_items, load_summaries
+            summ = final_checkpoints(load_summaries(args.results_dir))
+            summ = summ[(summ["task"] == args.task) & (summ["prompt"] == args.prompt)]
+            if args.family:
+                summ = summ[summ["family"].isin(args.family)]
+            if len(summ) < 4:
+                raise DataError(args.results_dir, None, None, f"fewer than 4 models with {args.task}/{args.prompt} results")
+            brier, acc, x, names = sas.matrices_from_items(load_items(args.results_dir, summ), summ)
+            threshold = args.threshold if args.threshold is not None else float(np.quantile(x, 2 / 3))
+            overall, easy, hard = sas.group_scores(brier, x, threshold)
+            f = sas.forecast(x, acc, overall, easy, hard, threshold, args.chance,
+                             deg_easy=args.deg_easy, deg_hard=args.deg_hard)
+            runs.append((f"{args.task}/{args.prompt}", names, f))
+            source = f"{args.results_dir} ({brier.shape[1]} questions every model answered)"
+    except (ValueError, FileNotFoundError) as e:
+        raise DataError(args.results_dir or args.data_dir, None, None, str(e)) from None
+    rows, errs = [], []
+    for task, names, f in runs:
+        for i, m in enumerate(names):
+            rows.append({"task": task, "model": m, "log10_flops": f.log_flops[i], "acc": f.accuracy[i],
+                         "split": "forecast" if f.test[i] else "fit", "sas_pred": f.sas_pred[i],
+                         "baseline_pred": f.baseline_pred[i], "brier_pred": f.brier_pred[i]})
+        errs.append({"task": task, "threshold": f.threshold, **f.errors()})
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = f"slice_sandwich_{args.task}_{args.prompt}"
-    table = write_csv(out_dir / f"{name}.csv", rows)
-    for n in f.notes:
-        print(f"note: {n}")
-    print(f"threshold {threshold:.3g} log10 FLOPs; {int(f.above.sum())} models above it")
-    print(f"forecast MAE above the threshold: slice-and-sandwich {f.mae:.4f}, sigmoid baseline {f.baseline_mae:.4f}")
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
-    groups = difficulty_groups(brier, x <= threshold, min(args.picture_groups, brier.shape[1]))
-    cmap = plt.get_cmap("viridis")
-    for gi, g in enumerate(groups):
-        a1.plot(x, brier[:, g].mean(axis=1), "-o", ms=3, color=cmap(gi / max(1, len(groups) - 1)))
-    a1.set_xlabel("log10 FLOPs")
-    a1.set_ylabel("mean Brier (easy = dark)")
-    a2.plot(x, acc, "ko", label="measured")
-    a2.plot(x, f.forecast, "-", label=f"slice-and-sandwich (MAE {f.mae:.3f})")
-    a2.plot(x, f.baseline, "--", label=f"sigmoid baseline (MAE {f.baseline_mae:.3f})")
-    for ax in (a1, a2):
-        ax.axvline(threshold, color="grey", lw=0.8)
-    a2.set_xlabel("log10 FLOPs")
-    a2.set_ylabel("accuracy")
-    a2.legend(fontsize=7)
-    fig.tight_layout()
-    figs = save_figure(fig, out_dir, name)
-    print(f"wrote {table} and {', '.join(map(str, figs))}")
+    t1 = write_csv(out_dir / "slice_sandwich_forecast.csv", rows)
+    t2 = write_csv(out_dir / "slice_sandwich_errors.csv", errs)
+    print(f"Slice-and-Sandwich on {source}; errors over the models at or above the threshold:")
+    _print_table(errs, ["task", "threshold", "n_fit", "n_test", "sas_mae", "sas_mse", "baseline_mae", "baseline_mse"])
+    for task, _, f in runs:
+        for n in f.notes:
+            print(f"note ({task}): {n}")
+    figs = _plot_slice_sandwich(runs, out_dir, args.ncols, "log10 FLOPs (1e21)" if args.published else "log10 FLOPs")
+    print(f"wrote {t1}, {t2} and {', '.join(map(str, figs))}")
     return 0
+
+
+def _plot_slice_sandwich(runs, out_dir, ncols, xlabel):
+    """The authors' forecast figure, one panel per task: fitting models red, forecast models blue,
+    slice-and-sandwich black, baseline orange."""
+    plt = _plt()
+    ncols = max(1, min(ncols, len(runs)))
+    nrows = math.ceil(len(runs) / ncols)
+    width = min(7.0, 2.4 * ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 2.1 * nrows + 0.4), squeeze=False)
+    for ax, (task, _, f) in zip(axes.flat, runs):
+        e = f.errors()
+        order = np.argsort(f.log_flops, kind="stable")
+        ax.scatter(f.log_flops[f.fit], f.accuracy[f.fit], s=8, color="red", label="fitting split")
+        ax.scatter(f.log_flops[f.test], f.accuracy[f.test], s=8, color="blue", label="forecast split")
+        ax.plot(f.log_flops[order], f.sas_pred[order], color="black", lw=1,
+                label=f"S&S (MSE {e['sas_mse']:.2g})")
+        ax.plot(f.log_flops[order], f.baseline_pred[order], color="orange", lw=1,
+                label=f"baseline (MSE {e['baseline_mse']:.2g})")
+        ax.axvline(f.threshold, color="grey", lw=0.6, ls=":")
+        ax.set_ylim(0, 1)
+        ax.set_title(task, fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.set_xlabel(xlabel, fontsize=7)
+        ax.set_ylabel("accuracy", fontsize=7)
+        ax.legend(fontsize=5, loc="upper left")
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, out_dir, "slice_sandwich")
 
 
 # ----------------------------------------------------------------------------- trajectories
@@ -439,18 +470,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decompose)
 
     p = sub.add_parser("slice-sandwich", help="forecast accuracy above an emergence threshold (Wu & Lo 2024)",
-                       description="Slice-and-Sandwich forecast; method in eval_pipeline/slice_sandwich.py.")
+                       description="Slice-and-Sandwich forecast as the authors compute it; method in "
+                                   "eval_pipeline/slice_sandwich.py. --published runs it on the authors' released "
+                                   "per-group results for ~100 LLMs (eval_pipeline/published/expemergence/).")
     common(p, published=False)
-    p.add_argument("--task", default="neqa")
-    p.add_argument("--prompt", default="zeroshot")
+    p.add_argument("--published", action="store_true",
+                   help="the authors' released results (ExpEmergence) instead of a results folder")
+    p.add_argument("--data-dir", default=str(EXPEMERGENCE_DIR), help="folder of the ExpEmergence CSVs (--published)")
+    p.add_argument("--tasks", nargs="+", help="ExpEmergence tasks (--published; default: all nine)")
+    p.add_argument("--task", default="neqa", help="task of the results folder's runs")
+    p.add_argument("--prompt", default="zeroshot", help="prompt of the results folder's runs")
     p.add_argument("--family", nargs="+", help="only these families (default: all, pooled by FLOPs)")
     p.add_argument("--threshold", type=float,
-                   help="emergence threshold in log10 FLOPs (default: the 2/3 quantile of the models' log FLOPs)")
-    p.add_argument("--groups", type=int, default=3, help="difficulty groups for the forecast")
-    p.add_argument("--picture-groups", type=int, default=10, help="difficulty groups in the figure")
-    p.add_argument("--deg-easy", type=int, default=5)
-    p.add_argument("--deg-hard", type=int, default=2)
-    p.add_argument("--chance", type=float, default=0.5)
+                   help="emergence threshold in log10 FLOPs (--published: log10 of FLOPs/1e21, default each task's "
+                        "own from the authors' utils.py; results folder: default the 2/3 quantile of log FLOPs)")
+    p.add_argument("--deg-easy", type=int, default=5, help="polynomial degree of the easy group (authors: 5)")
+    p.add_argument("--deg-hard", type=int, default=2, help="polynomial degree of the hard group (authors: 2)")
+    p.add_argument("--chance", type=float, default=0.5, help="chance accuracy of the results folder's task")
+    p.add_argument("--ncols", type=int, default=3, help="figure panels per row")
     p.set_defaults(func=cmd_slice_sandwich)
 
     p = sub.add_parser("trajectories", help="accuracy along training vs perplexity, tokens, FLOPs (Xia et al. 2023)",

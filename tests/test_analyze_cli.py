@@ -74,16 +74,25 @@ def test_slice_sandwich_cli(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = np.linspace(18, 24, 10)
     for i, lx in enumerate(x):
-        easy = 0.25 - 0.03 * (lx - 18)
-        hard = 0.30 + 0.06 * (lx - 18) - 0.015 * (lx - 18) ** 2
-        brier = np.clip(np.where(np.arange(200) % 2 == 0, easy, hard) + rng.normal(0, 0.005, 200), 0, 1)
-        correct = rng.random(200) < 1.2 - 1.6 * (easy + hard) / 2
-        write_run(tmp_path, "synth", f"m{i}", "neqa", "zeroshot", correct, brier, flops=float(10 ** lx))
-    assert main(["slice-sandwich", str(tmp_path), "--threshold", "21", "--groups", "2"]) == 0
+        p_easy = 0.55 + 0.06 * (lx - 18)
+        p_hard = 0.40 - 0.05 * (lx - 18) + 0.02 * (lx - 18) ** 2
+        p = np.clip(np.where(np.arange(200) % 2 == 0, p_easy, p_hard) + rng.normal(0, 0.02, 200), 0.01, 0.99)
+        write_run(tmp_path, "synth", f"m{i}", "neqa", "zeroshot", p > 0.5, (1 - p) ** 2, flops=float(10 ** lx))
+    assert main(["slice-sandwich", str(tmp_path), "--threshold", "21", "--deg-easy", "2"]) == 0
     out = capsys.readouterr().out
-    assert "forecast MAE above the threshold" in out
-    rows = read_csv(tmp_path / "analysis" / "slice_sandwich_neqa_zeroshot.csv")
-    assert sum(r["above_threshold"] == "True" for r in rows) == 5
+    assert "sas_mae" in out and "baseline_mae" in out
+    rows = read_csv(tmp_path / "analysis" / "slice_sandwich_forecast.csv")
+    assert {"task", "model", "log10_flops", "acc", "sas_pred", "baseline_pred"} <= set(rows[0])
+    assert sum(r["split"] == "forecast" for r in rows) == 5       # 21, 21.33, ... at or above the threshold
+
+
+def test_slice_sandwich_published(tmp_path, capsys):
+    assert main(["slice-sandwich", "--published", "--tasks", "mmlu", "arithmetic", "parsinlu_qa_mc",
+                 "--out-dir", str(tmp_path)]) == 0
+    errs = {r["task"]: r for r in read_csv(tmp_path / "slice_sandwich_errors.csv")}
+    assert set(errs) == {"mmlu", "arithmetic", "parsinlu_qa_mc"}
+    assert int(errs["mmlu"]["n_test"]) == 27 and float(errs["mmlu"]["threshold"]) == 1.5
+    assert (tmp_path / "slice_sandwich.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("cmd", ["trends", "decompose", "slice-sandwich", "trajectories", "fits"])
