@@ -193,76 +193,112 @@ def _plot_trends(curves, out_dir, name, xlabel, xlog):
 
 # ----------------------------------------------------------------------------- decompose
 
+DECOMPOSE_COLS = ["family", "task2_prompt", "neqa_prompt", "mapping", "n_models", "r2", "mae", "r2_fit", "mae_fit",
+                  "joint_deviance", "joint_df", "joint_p_value"]
+
+
+def _pairs(values) -> list[tuple[str, str]]:
+    out = []
+    for v in values:
+        if v.count(":") != 1:
+            raise DataError("--pairs", None, None, f"expected TASK2_PROMPT:NEQA_PROMPT, got {v!r}")
+        out.append(tuple(v.split(":")))
+    return out
+
+
 def cmd_decompose(args) -> int:
     import warnings
     from eval_pipeline.decompose import decompose, published_series
     out_dir = _out_dir(args)
-    series = []   # (family, t2_prompt, models, x, t1, t2, neqa, xlabel)
+    pairs = _pairs(args.pairs)
+    series = []   # (family, t2_prompt, neqa_prompt, models, x, t1, t2, neqa, n_items (k, 3), xlabel)
     if args.published:
-        for fam, p, models, t1, t2, n in published_series(args.csv, args.neqa_prompt, args.t1_prompt,
-                                                          tuple(args.t2_prompt)):
-            series.append((fam, p, models, np.arange(1, len(models) + 1, dtype=float), t1, t2, n,
-                           "place in family"))
-        name = "decompose_published"
+        for fam, p2, pn, models, t1, t2, n in published_series(args.csv, pairs, args.t1_prompt):
+            series.append((fam, p2, pn, models, np.arange(1, len(models) + 1, dtype=float), t1, t2, n,
+                           np.full((len(models), 3), args.n_items), "place in family"))
     else:
-        by = {}
-        for family, task, prompt, g in results_curves(args.results_dir, with_items=False):
-            by[(family, task, prompt)] = g
-        for (family, task, prompt), gn in by.items():
-            if task != "neqa" or prompt != args.neqa_prompt:
-                continue
+        by = {(f, t, p): g for f, t, p, g in results_curves(args.results_dir, with_items=False)}
+        for family in sorted({k[0] for k in by}):
             g1 = by.get((family, "task1", args.t1_prompt))
-            for p2 in args.t2_prompt:
-                g2 = by.get((family, "task2", p2))
-                if g1 is None or g2 is None:
+            for p2, pn in pairs:
+                g2, gn = by.get((family, "task2", p2)), by.get((family, "neqa", pn))
+                if g1 is None or g2 is None or gn is None:
                     continue
                 common = [m for m in gn["base_member"] if m in set(g1["base_member"]) & set(g2["base_member"])]
                 if len(common) < 3:
                     continue
                 pick = lambda g: g.set_index("base_member").loc[common]
                 a, b, n = pick(g1), pick(g2), pick(gn)
-                use_params = n["n_params"].notna().all() and (n["n_params"] > 0).all()
+                use_params = n["n_params"].notna().all() and (n["n_params"] > 0).all() and n["n_params"].nunique() == len(n)
                 x = np.log10(n["n_params"].to_numpy(float)) if use_params else n["rank"].to_numpy(float)
-                series.append((family, p2, common, x, a["accuracy"].to_numpy(float), b["accuracy"].to_numpy(float),
-                               n["accuracy"].to_numpy(float), "log10 parameters" if use_params else "place in family"))
+                counts = np.stack([a["n_items"], b["n_items"], n["n_items"]], axis=1).astype(int)
+                series.append((family, p2, pn, common, x, a["accuracy"].to_numpy(float), b["accuracy"].to_numpy(float),
+                               n["accuracy"].to_numpy(float), counts, "log10 parameters" if use_params else "place in family"))
         if not series:
             raise DataError(args.results_dir, None, None,
-                            f"no family has neqa/{args.neqa_prompt}, task1/{args.t1_prompt} and task2/"
-                            f"{'|'.join(args.t2_prompt)} results for 3+ common members")
-        name = "decompose"
-    rows, fits = [], []
-    for fam, p2, models, x, t1, t2, n, xlabel in series:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            d = decompose(x, t1, t2, n)
-        fits.append((fam, p2, xlabel, d))
-        for i, m in enumerate(models):
-            rows.append({"family": fam, "task2_prompt": p2, "model": m, "x": x[i], "task1": t1[i], "task2": t2[i],
-                         "neqa": n[i], "composed_measured": d.composed_measured[i], "composed_fit": d.composed_fit[i],
-                         "r2_fit": d.r2_fit, "mae_fit": d.mae_fit, "r2_measured": d.r2_measured,
-                         "mae_measured": d.mae_measured, "t1_fit": d.t1_fit, "t2_fit": d.t2_fit})
+                            f"no family has task1/{args.t1_prompt} and a task2/neqa pair of "
+                            f"{', '.join(args.pairs)} results for 3+ common members")
+    rows, models, fits = [], [], []
+    for fam, p2, pn, names, x, t1, t2, n, counts, xlabel in series:
+        for mapping in args.mapping:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                d = decompose(x, t1, t2, n, mapping=mapping, n_items=counts, n_boot=args.n_boot, seed=args.seed)
+            fits.append((fam, p2, pn, xlabel, d))
+            rows.append({"family": fam, "task2_prompt": p2, "neqa_prompt": pn, "task1_prompt": args.t1_prompt,
+                         "mapping": mapping, "n_models": len(names), "r2": d.r2, "mae": d.mae, "r2_fit": d.r2_fit,
+                         "mae_fit": d.mae_fit, **d.joint_summary()})
+            for i, m in enumerate(names):
+                j = d.joint[i]
+                models.append({"family": fam, "task2_prompt": p2, "neqa_prompt": pn, "mapping": mapping, "model": m,
+                               "x": x[i], "n_items": " ".join(map(str, counts[i])), "task1": t1[i], "task2": t2[i],
+                               "s": d.s[i], "neqa": n[i], "composed": d.composed[i], "composed_fit": d.composed_fit[i],
+                               "joint_t1": j.t1, "joint_t1_lo": j.t1_ci[0], "joint_t1_hi": j.t1_ci[1],
+                               "joint_s": j.s, "joint_s_lo": j.s_ci[0], "joint_s_hi": j.s_ci[1],
+                               "joint_deviance": j.deviance, "joint_p_value": j.p_value})
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = write_csv(out_dir / f"{name}.csv", rows)
-    summary = [{"family": f, "task2_prompt": p, "r2_fit": d.r2_fit, "mae_fit": d.mae_fit,
-                "r2_measured": d.r2_measured, "mae_measured": d.mae_measured} for f, p, _, d in fits]
-    _print_table(summary, list(summary[0]))
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(fits), figsize=(4.2 * len(fits), 3.4), squeeze=False)
-    for ax, (fam, p2, xlabel, d) in zip(axes.flat, fits):
-        xs = np.linspace(d.x.min(), d.x.max(), 200)
-        c1, c2, cn = d.curve(xs)
-        for y, fit, lab, col in ((d.t1, c1, "task 1 (linear)", "C0"), (d.t2, c2, "task 2 (sigmoid)", "C1"),
-                                 (d.neqa, cn, "NeQA vs composed", "C3")):
-            ax.plot(d.x, y, "o", color=col)
-            ax.plot(xs, fit, "-", color=col, label=lab)
-        ax.set_title(f"{fam}, task 2 {p2}: R² {d.r2_fit:.2f}", fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    figs = save_figure(fig, out_dir, name)
-    print(f"wrote {table} and {', '.join(map(str, figs))}")
+    table = write_csv(out_dir / "decompose.csv", rows)
+    table2 = write_csv(out_dir / "decompose_models.csv", models)
+    source = "the paper's plotted values (±3 points read off its figures; n = %d items per point)" % args.n_items \
+        if args.published else str(args.results_dir)
+    print(f"Task decomposition on {source}; task 1 = task1/{args.t1_prompt}; r2/mae: measured t1 and s composed, "
+          "r2_fit/mae_fit: t1 linear and task 2 sigmoid fitted, then composed; joint: binomial fit per model")
+    _print_table(rows, DECOMPOSE_COLS)
+    figs = _plot_decompose([f for f in fits if f[4].mapping == args.mapping[0]], out_dir, args.ncols,
+                           {(f, p2, pn, d.mapping): d for f, p2, pn, _, d in fits})
+    print(f"wrote {table}, {table2} and {', '.join(map(str, figs))}")
     return 0
+
+
+def _plot_decompose(fits, out_dir, ncols, all_fits):
+    plt = _plt()
+    ncols = max(1, min(ncols, len(fits)))
+    nrows = math.ceil(len(fits) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(7.0, 3.4 * ncols), 2.8 * nrows + 0.3), squeeze=False)
+    for ax, (fam, p2, pn, xlabel, d) in zip(axes.flat, fits):
+        xs = np.linspace(d.x.min(), d.x.max(), 200)
+        c1, c2, cs, cn = d.curve(xs)
+        ax.plot(d.x, d.t1, "o", color="C0", ms=3)
+        ax.plot(xs, c1, "-", color="C0", lw=1, label="task 1 (linear fit)")
+        ax.plot(d.x, d.t2, "o", color="C1", ms=3)
+        ax.plot(xs, c2, "-", color="C1", lw=1, label=f"task 2 accuracy, {p2} (sigmoid fit)")
+        ax.plot(xs, cs, "--", color="C1", lw=1, label=f"latent s ({d.mapping})")
+        ax.plot(d.x, d.neqa, "s", color="C3", ms=3, label=f"NeQA {pn} (measured)")
+        ax.plot(d.x, d.composed, "x", color="k", ms=4, label=f"composed, measured (R² {d.r2:.2f})")
+        ax.plot(xs, cn, "-", color="k", lw=1, label=f"composed, fitted (R² {d.r2_fit:.2f})")
+        other = [v for k, v in all_fits.items() if k[:3] == (fam, p2, pn) and k[3] != d.mapping]
+        for o in other:
+            ax.plot(d.x, o.composed, ":", color="grey", lw=1, label=f"composed, {o.mapping} (R² {o.r2:.2f})")
+        ax.axhline(0.5, color="grey", lw=0.5)
+        ax.set_title(f"{fam}: task 2 {p2} / NeQA {pn}", fontsize=7)
+        ax.set_xlabel(xlabel, fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=4.5, loc="lower left")
+    for ax in list(axes.flat)[len(fits):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, out_dir, "decompose")
 
 
 # ----------------------------------------------------------------------------- slice-and-sandwich
@@ -461,12 +497,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=2000)
     p.set_defaults(func=cmd_trends)
 
-    p = sub.add_parser("decompose", help="fit task 1 (linear) and task 2 (sigmoid), compose, compare with NeQA",
-                       description="Task-decomposition fit; method in eval_pipeline/decompose.py.")
+    p = sub.add_parser("decompose", help="compose task 1 and task 2 as the paper does, compare with NeQA",
+                       description="Task decomposition NeQA = t1·s + (1 − t1)(1 − s); method in eval_pipeline/decompose.py.")
     common(p)
-    p.add_argument("--neqa-prompt", default="zeroshot")
-    p.add_argument("--t1-prompt", default="zeroshot")
-    p.add_argument("--t2-prompt", nargs="+", default=["weak", "strong"])
+    p.add_argument("--t1-prompt", default="zeroshot", help="prompt of the task-1 curve (the paper: zero-shot)")
+    p.add_argument("--pairs", nargs="+", default=["weak:zeroshot", "strong:zeroshot_hint"],
+                   help="TASK2_PROMPT:NEQA_PROMPT pairs (the paper: weak with zero-shot, strong with zero-shot + hint)")
+    p.add_argument("--mapping", nargs="+", choices=["above_chance", "raw"], default=["above_chance", "raw"],
+                   help="task-2 accuracy → s: above_chance s = clip(2·acc − 1, 0, 1) (the paper's 0.5 + 0.5·s), "
+                        "raw s = acc; the first one is drawn")
+    p.add_argument("--n-items", type=int, default=100, help="items per point for --published (the paper: 100)")
+    p.add_argument("--n-boot", type=int, default=500, help="bootstrap replicates of the joint fit")
+    p.add_argument("--ncols", type=int, default=2, help="figure panels per row")
     p.set_defaults(func=cmd_decompose)
 
     p = sub.add_parser("slice-sandwich", help="forecast accuracy above an emergence threshold (Wu & Lo 2024)",

@@ -58,16 +58,27 @@ def test_trends_published(tmp_path, capsys):
 
 def test_decompose_and_fits_on_results_folder(tmp_path, capsys):
     x = np.linspace(0, 1, 5)
-    t1, t2 = 0.5 + 0.4 * x, 1 / (1 + np.exp(-(x - 0.7) * 20))
-    neqa = t1 * t2 + (1 - t1) * (1 - t2)
+    t1, s = 0.5 + 0.4 * x, 1 / (1 + np.exp(-(x - 0.7) * 20))
+    neqa = t1 * s + (1 - t1) * (1 - s)
     synthetic_family(tmp_path, t1, task="task1", n=2000, seed=1)
-    synthetic_family(tmp_path, np.clip(t2, 0.01, 0.99), task="task2", prompt="strong", n=2000, seed=2)
-    synthetic_family(tmp_path, neqa, n=2000, seed=3)
-    assert main(["decompose", str(tmp_path), "--t2-prompt", "strong"]) == 0
-    rows = read_csv(tmp_path / "analysis" / "decompose.csv")
-    assert len(rows) == 5 and float(rows[0]["r2_measured"]) > 0.9
+    synthetic_family(tmp_path, 0.5 + 0.5 * s, task="task2", prompt="strong", n=2000, seed=2)
+    synthetic_family(tmp_path, neqa, prompt="zeroshot_hint", n=2000, seed=3)
+    assert main(["decompose", str(tmp_path), "--pairs", "strong:zeroshot_hint", "--n-boot", "50"]) == 0
+    rows = {r["mapping"]: r for r in read_csv(tmp_path / "analysis" / "decompose.csv")}
+    assert set(rows) == {"above_chance", "raw"}
+    assert {"family", "task2_prompt", "neqa_prompt", "mapping", "r2", "mae"} <= set(rows["raw"])
+    assert float(rows["above_chance"]["r2"]) > 0.9 and float(rows["raw"]["r2"]) < float(rows["above_chance"]["r2"])
+    assert len(read_csv(tmp_path / "analysis" / "decompose_models.csv")) == 10
     assert main(["fits", str(tmp_path)]) == 0
     assert len(read_csv(tmp_path / "analysis" / "fits.csv")) == 3
+
+
+def test_decompose_published(tmp_path, capsys):
+    assert main(["decompose", "--published", "--out-dir", str(tmp_path), "--n-boot", "20"]) == 0
+    rows = read_csv(tmp_path / "decompose.csv")
+    assert {(r["family"], r["task2_prompt"], r["neqa_prompt"], r["mapping"]) for r in rows} == {
+        (f, p2, pn, m) for f in ("GPT-3", "GPT-3 Text Series")
+        for p2, pn in (("weak", "zeroshot"), ("strong", "zeroshot_hint")) for m in ("above_chance", "raw")}
 
 
 def test_slice_sandwich_cli(tmp_path, capsys):
