@@ -112,17 +112,17 @@ def results_curves(results_dir, with_items: bool = True):
 
 # ----------------------------------------------------------------------------- trends
 
-TREND_COLS = ["family", "task", "prompt", "accuracies", "label", "slope", "slope_support",
-              "turning_point", "turn_support", "at_chance"]
+TREND_COLS = ["family", "task", "prompt", "accuracies", "label", "slope_support", "turn_support", "shape",
+              "shape_p", "at_chance"]
 
 
 def cmd_trends(args) -> int:
-    from eval_pipeline.trends import classify_trend, published_trends
+    from eval_pipeline.trends import classify_trend, compare_shapes, published_trends
     out_dir = _out_dir(args)
     kw = dict(monotone_support=args.monotone_support, turn_support=args.turn_support,
               n_boot=args.n_boot, seed=args.seed)
     if args.published:
-        rows = published_trends(args.csv, n_items=args.n_items, **kw)
+        rows = published_trends(args.csv, n_items=args.n_items, readoff=args.readoff, shape_boot=args.shape_boot, **kw)
         curves = [(r["family"], r["task"], r["prompt"], np.arange(1, len(r["accuracies"].split()) + 1),
                    [float(a) for a in r["accuracies"].split()], r["label"], r["paper_label"]) for r in rows]
         xlabel = "place in family (the paper's 'Scale')"
@@ -140,10 +140,15 @@ def cmd_trends(args) -> int:
             tr = classify_trend(x, g["accuracy"].to_numpy(float), n_items=g["n_items"].to_numpy(int),
                                 chance=args.chance, items=items,
                                 x_scale="log" if use_params else "linear", **kw)
+            shape = {}
+            if tr.label == "positive" and len(g) >= 3:
+                sh = compare_shapes(np.log10(x) if use_params else x, g["accuracy"].to_numpy(float),
+                                    g["n_items"].to_numpy(int), n_boot=args.shape_boot, seed=args.seed)
+                shape = sh.as_row()
             xlog = xlog and use_params
             rows.append({"family": family, "task": task, "prompt": prompt,
                          "models": " ".join(g["base_member"]), "x": " ".join(f"{v:.4g}" for v in x),
-                         "accuracies": " ".join(f"{a:.3f}" for a in g["accuracy"]), **tr.as_row()})
+                         "accuracies": " ".join(f"{a:.3f}" for a in g["accuracy"]), **tr.as_row(), **shape})
             curves.append((family, task, prompt, x, list(g["accuracy"]), tr.label, None))
         if not rows:
             raise DataError(args.results_dir, None, None, "no curve with two or more members to classify")
@@ -155,11 +160,16 @@ def cmd_trends(args) -> int:
     _print_table(rows, cols)
     if args.published:
         agree = sum(r["agree"] for r in rows)
-        print(f"\nagreement with the paper's labels: {agree}/{len(rows)}")
+        loose = sum(r["agree_direction"] for r in rows)
+        print(f"\nagreement with the paper's labels: {agree}/{len(rows)} (linear and sigmoid told apart; "
+              f"{loose}/{len(rows)} when both count as positive); n = {args.n_items} items per point, "
+              f"read-off error ±{args.readoff:g}")
         for r in rows:
             if not r["agree"]:
+                ours = r["label"] + (f" ({r['shape']}, shape p = {r['shape_p']:.3g})" if r["shape"] else "")
                 print(f"  differs: {r['family']} {r['task']} {r['prompt']} [{r['accuracies']}] "
-                      f"paper {r['paper_label']} -> ours {r['label']}")
+                      f"paper {r['paper_label']} -> ours {ours}; slope support {r['slope_support']:.2f}"
+                      + (f", turn support {r['turn_support']:.2f}" if r["turn_support"] is not None else ""))
     figs = _plot_trends(curves, out_dir, name, xlabel, xlog)
     print(f"wrote {table} and {', '.join(map(str, figs))}")
     return 0
@@ -495,6 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--turn-support", type=float, default=0.9,
                    help="bootstrap support needed for both arms of a U / inverted U")
     p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--readoff", type=float, default=0.03,
+                   help="--published: half-width of the read-off error of the paper's values, added to the "
+                        "binomial noise (default 0.03, i.e. ±3 points)")
+    p.add_argument("--shape-boot", type=int, default=400,
+                   help="parametric-bootstrap replicates of the linear-vs-sigmoid likelihood-ratio test")
     p.set_defaults(func=cmd_trends)
 
     p = sub.add_parser("decompose", help="compose task 1 and task 2 as the paper does, compare with NeQA",
