@@ -395,17 +395,32 @@ def _plot_slice_sandwich(runs, out_dir, ncols, xlabel):
 
 def cmd_trajectories(args) -> int:
     from eval_pipeline.results import load_summaries
-    from eval_pipeline.trajectories import compare_predictors, trajectory_table
+    from eval_pipeline.trajectories import compare_predictors, nested_comparison, trajectory_table
     out_dir = _out_dir(args)
     traj = trajectory_table(load_summaries(args.results_dir), args.runs)
+    if args.losses:
+        traj = _fill_losses(traj, args.losses)
+    if traj["val_loss"].isna().all():
+        raise DataError(args.results_dir, None, "val_loss", "no validation loss for any checkpoint: give --runs "
+                        "(train logs) or --losses (a table with base_member, step, val_loss)")
     rows = compare_predictors(traj)
+    nested = nested_comparison(traj)
     out_dir.mkdir(parents=True, exist_ok=True)
     cols = ["family", "base_member", "step", "task", "prompt", "n_params", "train_tokens", "flops",
-            "val_loss", "perplexity", "accuracy"]
+            "val_loss", "perplexity", "accuracy", "n_items"]
     t1 = write_csv(out_dir / "trajectories.csv", traj[cols].to_dict("records"))
     t2 = write_csv(out_dir / "trajectories_predictors.csv", rows)
     _print_table(rows, ["family", "task", "prompt", "n_points", "n_sizes", "r2_log_ppl", "r2_log_params",
                         "spearman_log_ppl", "spearman_log_params", "perplexity_better"])
+    if nested:
+        t3 = write_csv(out_dir / "trajectories_nested.csv", nested)
+        print("\nnested binomial regressions over every checkpoint of every size (logit accuracy on log perplexity, "
+              "log parameters, both):")
+        _print_table(nested, ["family", "task", "prompt", "n_points", "dispersion", "p_size_given_ppl_quasi",
+                              "p_ppl_given_size_quasi", "cv_mae_ppl", "cv_mae_size", "cv_mae_both"])
+        for r in nested:
+            print(f"{r['family']} {r['task']}/{r['prompt']}: {r['answer']}")
+        t2 = f"{t2}, {t3}"
     plt = _plt()
     keys = sorted(traj.groupby(["family", "task", "prompt"], dropna=False).groups)
     fig, axes = plt.subplots(len(keys), 3, figsize=(12, 3.2 * len(keys)), squeeze=False)
@@ -426,6 +441,28 @@ def cmd_trajectories(args) -> int:
     figs = save_figure(fig, out_dir, "trajectories")
     print(f"wrote {t1}, {t2} and {', '.join(map(str, figs))}")
     return 0
+
+
+def _fill_losses(traj, path):
+    """Validation loss (and the checkpoint's tokens and FLOPs) from a table with base_member, step,
+    val_loss, e.g. a trajectories.csv written before, where the train logs are gone."""
+    import pandas as pd
+    try:
+        t = pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise DataError(path, None, None, f"cannot read: {e}") from None
+    missing = {"base_member", "step", "val_loss"} - set(t.columns)
+    if missing:
+        raise DataError(path, 1, ", ".join(sorted(missing)), "missing column")
+    keep = [c for c in ("base_member", "step", "val_loss", "train_tokens", "flops") if c in t.columns]
+    t = t[keep].drop_duplicates(["base_member", "step"]).rename(columns=lambda c: c if c in ("base_member", "step") else f"{c}_table")
+    out = traj.merge(t, on=["base_member", "step"], how="left")
+    for c in ("val_loss", "train_tokens", "flops"):
+        if f"{c}_table" in out:
+            out[c] = out[f"{c}_table"].where(out[f"{c}_table"].notna(), out[c])
+            out = out.drop(columns=f"{c}_table")
+    out["perplexity"] = np.exp(out["val_loss"])
+    return out
 
 
 # ----------------------------------------------------------------------------- fits
@@ -551,6 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Training trajectories; method in eval_pipeline/trajectories.py.")
     common(p, published=False)
     p.add_argument("--runs", help="runs/<family> folder with <member>/train_log.jsonl for validation loss")
+    p.add_argument("--losses", help="a table (CSV) with base_member, step, val_loss [, train_tokens, flops] "
+                                    "for checkpoints whose train logs are gone, e.g. an earlier trajectories.csv")
     p.set_defaults(func=cmd_trajectories)
 
     p = sub.add_parser("fits", help="power law of the error rate and a broken power law per curve",
