@@ -469,18 +469,27 @@ def _fill_losses(traj, path):
 
 def cmd_fits(args) -> int:
     import warnings
-    from eval_pipeline.fits import fit_broken_power_law, fit_power_law
+    from eval_pipeline.fits import (bootstrap_intervals, chinchilla_identifiable, fit_broken_power_law,
+                                    fit_chinchilla, fit_power_law)
     out_dir = _out_dir(args)
     rows, curves = [], []
+    rng = np.random.default_rng(args.seed)
     for family, task, prompt, g in results_curves(args.results_dir, with_items=False):
         if len(g) < 2 or not (g["n_params"].notna().all() and (g["n_params"] > 0).all()):
             continue
-        N, acc = g["n_params"].to_numpy(float), g["accuracy"].to_numpy(float)
+        N, acc, n = g["n_params"].to_numpy(float), g["accuracy"].to_numpy(float), g["n_items"].to_numpy(int)
         row = {"family": family, "task": task, "prompt": prompt, "n_points": len(g)}
         err = 1 - acc
-        if np.all(err > 0):
+        if np.all(err > 0) and np.unique(N).size >= 2:
             pl = fit_power_law(N, err)
-            row.update(power_law_x_c=pl.x_c, power_law_alpha=pl.alpha, power_law_r2=pl.r2)
+            alphas = []
+            for _ in range(args.n_boot):            # items redrawn per point: Binomial(n, acc) / n
+                eb = 1 - rng.binomial(n, acc) / n
+                if np.all(eb > 0):
+                    alphas.append(fit_power_law(N, eb).alpha)
+            lo, hi = np.percentile(alphas, [2.5, 97.5]) if alphas else (np.nan, np.nan)
+            row.update(power_law_x_c=pl.x_c, power_law_alpha=pl.alpha, power_law_alpha_lo=lo,
+                       power_law_alpha_hi=hi, power_law_r2=pl.r2)
         bpl = None
         if len(g) >= args.min_points_broken:
             try:
@@ -495,25 +504,83 @@ def cmd_fits(args) -> int:
         curves.append((family, task, prompt, N, acc, row, bpl))
     if not rows:
         raise DataError(args.results_dir, None, "n_params", "no curve with 2+ members of known size")
+    chin = _chinchilla_rows(args, bootstrap_intervals, chinchilla_identifiable, fit_chinchilla)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = write_csv(out_dir / "fits.csv", rows)
-    _print_table(rows, ["family", "task", "prompt", "n_points", "power_law_alpha", "power_law_r2", "broken_r2"])
+    _print_table(rows, ["family", "task", "prompt", "n_points", "power_law_alpha", "power_law_alpha_lo",
+                        "power_law_alpha_hi", "power_law_r2", "broken_r2"])
+    print("(power law of the error rate 1 − accuracy in parameters; 95% interval from redrawing each point's items)")
+    table2 = write_csv(out_dir / "fits_chinchilla.csv", chin)
+    print("\nChinchilla form L = E + A/N^alpha + B/D^beta on validation loss over checkpoints:")
+    for r in chin:
+        if r.get("identifiable"):
+            print(f"  {r['family']}: alpha {r['alpha']:.3g} [{r['alpha_lo']:.3g}, {r['alpha_hi']:.3g}], "
+                  f"beta {r['beta']:.3g} [{r['beta_lo']:.3g}, {r['beta_hi']:.3g}], E {r['E']:.3g} "
+                  f"({r['n_points']} points; {r['why']}; {r['n_boot']} bootstrap replicates, {r['failed']} failed)")
+        else:
+            print(f"  {r['family']}: not identifiable: {r['why']}")
     plt = _plt()
-    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
+    ncols = max(1, min(3, len(curves)))
+    nrows = math.ceil(len(curves) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(7.0, 2.4 * ncols), 2.2 * nrows + 0.3), squeeze=False)
     for ax, (family, task, prompt, N, acc, row, bpl) in zip(axes.flat, curves):
         xs = np.logspace(np.log10(N.min()), np.log10(N.max()), 200)
-        ax.plot(N, acc, "ko")
+        ax.plot(N, acc, "ko", ms=3)
         if "power_law_alpha" in row:
-            ax.plot(xs, 1 - (row["power_law_x_c"] / xs) ** row["power_law_alpha"], label="1 − power law")
+            ax.plot(xs, 1 - (row["power_law_x_c"] / xs) ** row["power_law_alpha"], lw=1, label="1 − power law")
         if bpl is not None:
-            ax.plot(xs, bpl(xs), "--", label="broken power law")
+            ax.plot(xs, bpl(xs), "--", lw=1, label="broken power law")
         ax.set_xscale("log")
-        ax.set_title(f"{family} {task}/{prompt}", fontsize=8)
-        ax.legend(fontsize=6)
+        ax.set_title(f"{family} {task}/{prompt}", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=5)
+    for ax in list(axes.flat)[len(curves):]:
+        ax.axis("off")
     fig.tight_layout()
     figs = save_figure(fig, out_dir, "fits")
-    print(f"wrote {table} and {', '.join(map(str, figs))}")
+    print(f"wrote {table}, {table2} and {', '.join(map(str, figs))}")
     return 0
+
+
+def _chinchilla_rows(args, bootstrap_intervals, chinchilla_identifiable, fit_chinchilla):
+    """One row per family: the Chinchilla fit on (N, D, validation loss) of every checkpoint, or why
+    it cannot be made (no validation loss; N and D not separable)."""
+    from eval_pipeline.results import load_summaries
+    from eval_pipeline.trajectories import trajectory_table
+    summ = load_summaries(args.results_dir)
+    out = []
+    for family, g in summ.groupby("family", dropna=False):
+        if g["step"].notna().any():
+            t = trajectory_table(g, args.runs)
+            if args.losses:
+                t = _fill_losses(t, args.losses)
+            t = t.drop_duplicates(["base_member", "step"])
+        else:
+            t = g.assign(val_loss=g["val_loss"] if "val_loss" in g else np.nan)
+        t = t.dropna(subset=["val_loss", "n_params", "train_tokens"]) if "train_tokens" in t else t.iloc[:0]
+        N, D, L = (t[c].to_numpy(float) for c in ("n_params", "train_tokens", "val_loss"))
+        if len(t) == 0:
+            out.append({"family": family, "identifiable": False,
+                        "why": "no validation loss with model size and tokens (give --runs or --losses for checkpoints)"})
+            continue
+        ok, why = chinchilla_identifiable(N, D)
+        row = {"family": family, "identifiable": ok, "why": why, "n_points": len(t)}
+        if ok:
+            f = fit_chinchilla(N, D, L, n_polish=2)
+
+            def fit(n_, d_, l_):
+                if not chinchilla_identifiable(n_, d_)[0]:      # a resample that lost a size's second budget
+                    raise ValueError("not identifiable")
+                c = fit_chinchilla(n_, d_, l_, n_polish=1)
+                return {"alpha": c.alpha, "beta": c.beta, "E": c.E}
+
+            ci, failed = bootstrap_intervals(fit, [N, D, L], n_boot=args.n_boot_chinchilla, seed=args.seed)
+            row.update(E=f.E, A=f.A, B=f.B, alpha=f.alpha, beta=f.beta, huber=f.loss,
+                       alpha_lo=ci.get("alpha", (np.nan,) * 2)[0], alpha_hi=ci.get("alpha", (np.nan,) * 2)[1],
+                       beta_lo=ci.get("beta", (np.nan,) * 2)[0], beta_hi=ci.get("beta", (np.nan,) * 2)[1],
+                       n_boot=args.n_boot_chinchilla, failed=failed)
+        out.append(row)
+    return out
 
 
 # ----------------------------------------------------------------------------- parser
@@ -592,11 +659,19 @@ def build_parser() -> argparse.ArgumentParser:
                                     "for checkpoints whose train logs are gone, e.g. an earlier trajectories.csv")
     p.set_defaults(func=cmd_trajectories)
 
-    p = sub.add_parser("fits", help="power law of the error rate and a broken power law per curve",
-                       description="Scaling-law fits of each (family, task, prompt) curve; see eval_pipeline/fits.py.")
+    p = sub.add_parser("fits", help="power law of the error rate and a broken power law per curve; the "
+                                    "Chinchilla form on validation loss where each size has 2+ data budgets",
+                       description="Scaling-law fits; see eval_pipeline/fits.py. Per (family, task, prompt): a power law "
+                                   "of the error rate in parameters (bootstrap interval on the exponent) and, with 7+ "
+                                   "points, a broken power law. Per family: the Chinchilla form on validation loss over "
+                                   "checkpoints, run only when every size has two or more data budgets.")
     common(p, published=False)
     p.add_argument("--min-points-broken", type=int, default=7,
                    help="fit the 6-parameter broken power law only with this many points (fewer: it interpolates)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates of the power-law exponent")
+    p.add_argument("--n-boot-chinchilla", type=int, default=50, help="bootstrap replicates of the Chinchilla fit")
+    p.add_argument("--runs", help="runs/<family> folder with train logs (validation loss, tokens per checkpoint)")
+    p.add_argument("--losses", help="a table with base_member, step, val_loss, train_tokens (e.g. a trajectories.csv)")
     p.set_defaults(func=cmd_fits)
     return ap
 
