@@ -204,11 +204,10 @@ def _no_answer(p) -> bool:
     return p.get("answered") == 0
 
 
-def _mark_no_answer(ax, pts, x):
-    for p in pts:
-        ax.plot(p[x], 0.5, marker="x", color="grey", markersize=5, linestyle="none")
-        ax.annotate("no answer", (p[x], 0.5), textcoords="offset points", xytext=(0, 5), ha="center",
-                    fontsize=5, color="grey")
+def _mark_no_answer(ax, pts, x, color="grey"):
+    """No parsable answer: an x on the chance line, not a point at 0%."""
+    if pts:
+        ax.plot([p[x] for p in pts], [0.5] * len(pts), marker="x", color=color, markersize=6, linestyle="none")
 
 
 def _caption(fig, points) -> None:
@@ -221,9 +220,9 @@ def _caption(fig, points) -> None:
     if any(p["source"] == "published" for p in points):
         parts.append("Dashed, open markers: the paper's values (read off its figures, ±3 points; 100 items).")
     if any(_no_answer(p) for p in points):
-        parts.append("x 'no answer': chain of thought gave no parsable answer.")
+        parts.append("x on the chance line: no answer (chain of thought gave no parsable answer).")
     if parts:
-        fig.text(0.5, 0.005, " ".join(parts), ha="center", va="bottom", fontsize=6, wrap=True)
+        fig.text(0.5, 0.01, "\n".join(parts), ha="center", va="bottom", fontsize=6)
 
 
 def choose_x(points, published: bool) -> str:
@@ -282,13 +281,19 @@ def figure2(points, x, labels, colors, out_dir, ncols: int = 3) -> list[Path]:
     pcolors = {m: cmap(i) for i, m in enumerate(NEQA_PROMPTS + (CLOZE,))}
     ncols = max(1, min(ncols, len(series)))
     nrows = math.ceil(len(series) / ncols)
-    width = min(MAX_WIDTH, 2.4 * ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 2.3 * nrows + 0.9), sharey=True, squeeze=False)
+    width = min(MAX_WIDTH, max(4.8, 2.4 * ncols))
+    legend_rows = math.ceil(len(prompts) / 3)
+    bottom = 0.45 + 0.16 * legend_rows                      # inches under the panels: legend and caption
+    height = 2.3 * nrows + bottom
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharey=True, squeeze=False)
+    no_answer = set()
     for ax, fam in zip(axes.flat, series):
         for (source, prompt) in sorted({(p["source"], p["prompt"]) for p in neqa if p["series"] == fam}):
             pts = sorted((p for p in neqa if p["series"] == fam and p["source"] == source and p["prompt"] == prompt),
                          key=lambda p: (p["order"], p[x]))
-            _mark_no_answer(ax, [p for p in pts if _no_answer(p)], x)
+            silent = [p for p in pts if _no_answer(p)]
+            _mark_no_answer(ax, silent, x, pcolors[prompt])
+            no_answer |= {prompt} if silent else set()
             pts = [p for p in pts if not _no_answer(p)]
             if not pts:
                 continue
@@ -307,11 +312,13 @@ def figure2(points, x, labels, colors, out_dir, ncols: int = 3) -> list[Path]:
         ax.axis("off")
     for row in axes:
         row[0].set_ylabel("NeQA accuracy", fontsize=7)
-    handles = [Line2D([], [], color=pcolors[m], marker="o", markersize=3) for m in prompts]
-    fig.legend(handles, [PROMPT_TITLES.get(m, m) for m in prompts], loc="lower center", ncol=min(3, len(prompts)),
-               frameon=False, fontsize=7, bbox_to_anchor=(0.5, 0.03))
+    handles = [Line2D([], [], color=pcolors[m], marker="x" if m in no_answer else "o", markersize=3,
+                      linestyle="none" if m in no_answer else "-") for m in prompts]
+    names = [PROMPT_TITLES.get(m, m) + (" (no answer)" if m in no_answer else "") for m in prompts]
+    fig.legend(handles, names, loc="lower center", ncol=min(3, len(prompts)), frameon=False, fontsize=6.5,
+               bbox_to_anchor=(0.5, 0.4 / height))
     _caption(fig, neqa)
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * math.ceil(len(prompts) / 3), 1, 1))
+    fig.tight_layout(rect=(0, bottom / height, 1, 1))
     return save_figure(fig, out_dir, "figure2_neqa")
 
 
