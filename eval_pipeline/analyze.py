@@ -64,6 +64,15 @@ def _out_dir(args) -> Path:
     return Path("results") / "analysis"
 
 
+def _shown(path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
 def _print_table(rows: list[dict], cols: list[str]) -> None:
     widths = {c: max(len(c), *(len(str(_cell(r.get(c)))) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
@@ -323,7 +332,7 @@ def cmd_slice_sandwich(args) -> int:
                 df, f = sas.forecast_expemergence(task, args.data_dir, threshold=args.threshold,
                                                   deg_easy=args.deg_easy, deg_hard=args.deg_hard)
                 runs.append((task, list(df["model"]), f))
-            source = f"the authors' released results ({args.data_dir})"
+            source = f"the authors' released results ({_shown(args.data_dir)})"
         else:
             from eval_pipeline.results import final_checkpoints, load_items, load_summaries
             summ = final_checkpoints(load_summaries(args.results_dir))
