@@ -566,13 +566,17 @@ def _chinchilla_rows(args, bootstrap_intervals, chinchilla_identifiable, fit_chi
             t = t.drop_duplicates(["base_member", "step"])
         else:
             t = g.assign(val_loss=g["val_loss"] if "val_loss" in g else np.nan)
-        t = t.dropna(subset=["val_loss", "n_params", "train_tokens"]) if "train_tokens" in t else t.iloc[:0]
-        N, D, L = (t[c].to_numpy(float) for c in ("n_params", "train_tokens", "val_loss"))
+        t = t.dropna(subset=["n_params", "train_tokens"]) if "train_tokens" in t else t.iloc[:0]
         if len(t) == 0:
-            out.append({"family": family, "identifiable": False,
-                        "why": "no validation loss with model size and tokens (give --runs or --losses for checkpoints)"})
+            out.append({"family": family, "identifiable": False, "why": "no model size with training tokens"})
             continue
-        ok, why = chinchilla_identifiable(N, D)
+        ok, why = chinchilla_identifiable(t["n_params"].to_numpy(float), t["train_tokens"].to_numpy(float))
+        t = t.dropna(subset=["val_loss"])
+        N, D, L = (t[c].to_numpy(float) for c in ("n_params", "train_tokens", "val_loss"))
+        if ok and len(t) == 0:
+            ok, why = False, "no validation loss for the checkpoints (give --runs or --losses)"
+        elif ok:
+            ok, why = chinchilla_identifiable(N, D)
         row = {"family": family, "identifiable": ok, "why": why, "n_points": len(t)}
         if ok:
             f = fit_chinchilla(N, D, L, n_polish=2)

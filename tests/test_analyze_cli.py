@@ -28,7 +28,8 @@ def synthetic_family(root, accs, task="neqa", prompt="zeroshot", n=400, family="
     params = np.logspace(7, 11, len(accs))
     for i, (acc, p) in enumerate(zip(accs, params)):
         correct = rng.random(n) < acc
-        write_run(root, family, f"m{i}", task, prompt, correct, n_params=float(p), flops=float(6 * p * 3e11))
+        write_run(root, family, f"m{i}", task, prompt, correct, n_params=float(p), flops=float(6 * p * 3e11),
+                  train_tokens=3e11)
     return params
 
 
@@ -69,8 +70,11 @@ def test_decompose_and_fits_on_results_folder(tmp_path, capsys):
     assert {"family", "task2_prompt", "neqa_prompt", "mapping", "r2", "mae"} <= set(rows["raw"])
     assert float(rows["above_chance"]["r2"]) > 0.9 and float(rows["raw"]["r2"]) < float(rows["above_chance"]["r2"])
     assert len(read_csv(tmp_path / "analysis" / "decompose_models.csv")) == 10
-    assert main(["fits", str(tmp_path)]) == 0
+    assert main(["fits", str(tmp_path), "--n-boot", "50"]) == 0
     assert len(read_csv(tmp_path / "analysis" / "fits.csv")) == 3
+    (chin,) = read_csv(tmp_path / "analysis" / "fits_chinchilla.csv")
+    assert chin["identifiable"] == "False"                       # one data budget per size (train_tokens 3e11)
+    assert "single data budget" in chin["why"]
 
 
 def test_decompose_published(tmp_path, capsys):
