@@ -133,7 +133,8 @@ def cmd_trends(args) -> int:
     if args.published:
         rows = published_trends(args.csv, n_items=args.n_items, readoff=args.readoff, shape_boot=args.shape_boot, **kw)
         curves = [(r["family"], r["task"], r["prompt"], np.arange(1, len(r["accuracies"].split()) + 1),
-                   [float(a) for a in r["accuracies"].split()], r["label"], r["paper_label"]) for r in rows]
+                   [float(a) for a in r["accuracies"].split()], r["label"] + (f", {r['shape']}" if r["shape"] else ""),
+                   r["paper_label"]) for r in rows]
         xlabel = "place in family (the paper's 'Scale')"
         xlog = False
         name = "trends_published"
@@ -158,7 +159,8 @@ def cmd_trends(args) -> int:
             rows.append({"family": family, "task": task, "prompt": prompt,
                          "models": " ".join(g["base_member"]), "x": " ".join(f"{v:.4g}" for v in x),
                          "accuracies": " ".join(f"{a:.3f}" for a in g["accuracy"]), **tr.as_row(), **shape})
-            curves.append((family, task, prompt, x, list(g["accuracy"]), tr.label, None))
+            curves.append((family, task, prompt, x, list(g["accuracy"]),
+                           tr.label + (f", {shape['shape']}" if shape else ""), None))
         if not rows:
             raise DataError(args.results_dir, None, None, "no curve with two or more members to classify")
         xlabel = "parameters" if xlog else "place in family"
@@ -189,7 +191,7 @@ def _plot_trends(curves, out_dir, name, xlabel, xlog):
     panels = sorted({(c[1], c[2]) for c in curves})
     ncol = min(3, len(panels))
     nrow = math.ceil(len(panels) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(min(7.0, 2.4 * ncol), 2.3 * nrow), squeeze=False)
     for ax, (task, prompt) in zip(axes.flat, panels):
         for family, t, p, x, acc, label, paper in curves:
             if (t, p) != (task, prompt):
@@ -199,11 +201,12 @@ def _plot_trends(curves, out_dir, name, xlabel, xlog):
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         if xlog:
             ax.set_xscale("log")
-        ax.set_title(f"{task} / {prompt}", fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel("accuracy", fontsize=8)
+        ax.set_title(f"{task} / {prompt}", fontsize=7)
+        ax.set_xlabel(xlabel, fontsize=6)
+        ax.set_ylabel("accuracy", fontsize=6)
+        ax.tick_params(labelsize=5)
         ax.set_ylim(0, 1)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=4)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
@@ -432,7 +435,7 @@ def cmd_trajectories(args) -> int:
         t2 = f"{t2}, {t3}"
     plt = _plt()
     keys = sorted(traj.groupby(["family", "task", "prompt"], dropna=False).groups)
-    fig, axes = plt.subplots(len(keys), 3, figsize=(12, 3.2 * len(keys)), squeeze=False)
+    fig, axes = plt.subplots(len(keys), 3, figsize=(7.0, 2.3 * len(keys)), squeeze=False)
     for row_axes, key in zip(axes, keys):
         g = traj[(traj["family"] == key[0]) & (traj["task"] == key[1]) & (traj["prompt"] == key[2])]
         for col, ax, lab in (("perplexity", row_axes[0], "validation perplexity"),
@@ -441,9 +444,10 @@ def cmd_trajectories(args) -> int:
                 gm = gm.sort_values("step")
                 ax.plot(gm[col], gm["accuracy"], "-o", ms=3, label=m)
             ax.set_xscale("log")
-            ax.set_xlabel(lab, fontsize=8)
-            ax.set_ylabel("accuracy", fontsize=8)
-            ax.set_title(f"{key[0]} {key[1]}/{key[2]}", fontsize=8)
+            ax.set_xlabel(lab, fontsize=7)
+            ax.set_ylabel("accuracy", fontsize=7)
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"{key[0]} {key[1]}/{key[2]}", fontsize=7)
         row_axes[0].invert_xaxis()          # better models to the right
         row_axes[0].legend(fontsize=6)
     fig.tight_layout()
