@@ -408,7 +408,7 @@ def main(argv=None) -> int:
     ap.add_argument("--any-items", action="store_true",
                     help="with --published, also draw results scored on other items than the paper's 100")
     ap.add_argument("--ncols", type=int, default=3, help="Figure 2 panels (families) per row")
-    ap.add_argument("--out-dir", help="where to write the figures and points.csv (default: RESULTS_DIR/figures)")
+    ap.add_argument("--output-dir", "--out-dir", dest="out_dir", help="where to write the figures and points.csv (default: RESULTS_DIR/figures)")
     args = ap.parse_args(argv)
     try:
         out = plot(args.results_dir, args.x, args.published, args.out_dir, args.any_items, args.ncols)

@@ -6,16 +6,15 @@
 #
 # Every stage skips work whose outputs are already complete (trained models, finished evaluation runs),
 # so rerunning after a crash continues where it stopped. Delete runs/ to start from scratch.
-source "$(dirname "$0")/env.sh"
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
-
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 QUICK=""
 case "${1:-}" in
   "") ;;
   --quick) QUICK=--quick ;;
-  -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-  *) echo "unknown argument: $1 (use --quick or nothing)" >&2; exit 2 ;;
+  *) echo "error: unknown argument $1 (use --quick or nothing)" >&2; exit 2 ;;
 esac
+source "$(dirname "$0")/env.sh"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
 
 if [[ -n "$QUICK" ]]; then
   OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=$FAMILY_RUN/tinyworld-quick.yaml

@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t2-raw", action="store_true",
                    help="compose with the raw task-2 accuracy as s instead of s = clip(2·acc − 1, 0, 1) "
                         "(the paper's task-2 accuracy is 0.5 + 0.5·s)")
-    p.add_argument("--out-dir", type=Path, default=Path("results/figures"))
+    p.add_argument("--output-dir", "--out-dir", dest="out_dir", type=Path, default=Path("results/figures"))
     return p
 
 
