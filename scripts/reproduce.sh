@@ -52,6 +52,9 @@ for rev in $revisions; do   # every saved checkpoint, read the way these small m
     --output-dir "$OUT/trajectories" --no-progress ${LIMIT:+--limit $LIMIT} > /dev/null
 done
 python -m eval_pipeline.analyze trajectories "$OUT/trajectories" --runs "$FAMILY_RUN"
+for analysis in trends decompose slice-sandwich; do   # the papers' own numbers and released data
+  python -m eval_pipeline.analyze "$analysis" --published --out-dir "$OUT/analysis" > /dev/null
+done
 
 stage "6/6 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \

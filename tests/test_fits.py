@@ -42,3 +42,30 @@ def test_broken_power_law_fits_a_u_shaped_curve():
     assert np.max(np.abs(fit(x) - true(x))) < 0.02
     assert np.log10(fit.d1) == pytest.approx(9, abs=0.5)
     assert fit.c0 > 0 and fit.c0 + fit.c1 < 0          # falls, then rises
+
+
+def test_chinchilla_identifiable_only_with_two_budgets_per_size():
+    from eval_pipeline.fits import chinchilla_identifiable
+    N = np.logspace(7, 10, 6)
+    ok, why = chinchilla_identifiable(N, 20 * N)                 # one budget per size (compute-optimal ladder)
+    assert not ok and "single data budget" in why
+    ok, _ = chinchilla_identifiable(np.repeat(N, 2), np.tile([1e9, 4e9], 6))
+    assert ok
+    assert not chinchilla_identifiable(np.full(6, 1e8), np.logspace(9, 10, 6))[0]
+
+
+def test_bootstrap_interval_covers_the_true_exponents():
+    from eval_pipeline.fits import bootstrap_intervals
+    rng = np.random.default_rng(3)
+    N = np.repeat(np.logspace(7, 10, 5), 4)
+    D = np.tile(np.logspace(9, 11, 4), 5)
+    L = (1.7 + 400 / N ** 0.34 + 410 / D ** 0.28) * np.exp(rng.normal(0, 0.01, len(N)))   # written out, not Chinchilla()
+
+    def fit(n, d, l):
+        c = fit_chinchilla(n, d, l, n_polish=1)
+        return {"alpha": c.alpha, "beta": c.beta}
+
+    ci, failed = bootstrap_intervals(fit, [N, D, L], n_boot=20, seed=0)
+    assert failed == 0
+    assert ci["alpha"][0] <= 0.34 <= ci["alpha"][1] and ci["alpha"][1] - ci["alpha"][0] < 0.5
+    assert ci["beta"][0] <= 0.28 <= ci["beta"][1]

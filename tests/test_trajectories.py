@@ -94,3 +94,47 @@ def test_val_loss_from_summary_and_cli(tmp_path, capsys):
     out = tmp_path / "results" / "analysis"
     assert (out / "trajectories.csv").exists() and (out / "trajectories.png").exists()
     assert "True" in (out / "trajectories_predictors.csv").read_text()
+
+
+def _synthetic_trajectories(driver, seed=0):
+    """Five sizes × five checkpoints, 400 items each, accuracies drawn item by item. The loss falls
+    with size and steps (a Chinchilla-like form), the small models trained long overtaking large ones
+    early in training; `driver` says what the right-answer probability follows: the loss or the size."""
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, n_params in enumerate([1e6, 3e6, 1e7, 3e7, 1e8]):
+        for step in (100, 200, 400, 800, 1600):
+            loss = 2.0 + 300 / n_params ** 0.4 + 40 / step ** 0.5
+            z = -3.0 * (loss - 3.2) if driver == "loss" else 0.9 * (np.log10(n_params) - 7)
+            p = 1 / (1 + np.exp(-z))
+            rows.append({"family": "f", "task": "neqa", "prompt": "cloze", "base_member": f"m{i}", "step": step,
+                         "n_params": n_params, "val_loss": loss, "n_items": 400,
+                         "accuracy": float((rng.random(400) < p).mean())})
+    return pd.DataFrame(rows)
+
+
+def test_nested_comparison_finds_what_drives_accuracy():
+    from eval_pipeline.trajectories import nested_comparison
+    (by_loss,) = nested_comparison(_synthetic_trajectories("loss"))
+    assert by_loss["p_ppl_given_size_quasi"] < 1e-3          # perplexity adds once size is known
+    assert by_loss["p_size_given_ppl_quasi"] > 0.01          # size adds nothing once perplexity is known
+    assert by_loss["cv_mae_ppl"] < by_loss["cv_mae_size"]
+    assert by_loss["answer"].startswith("perplexity carries the information")
+    (by_size,) = nested_comparison(_synthetic_trajectories("size", seed=1))
+    assert by_size["p_size_given_ppl_quasi"] < 1e-3
+    assert by_size["p_ppl_given_size_quasi"] > 0.01
+    assert by_size["answer"].startswith("size carries the information")
+
+
+def test_losses_table_fills_missing_validation_loss(tmp_path, capsys):
+    make_results(tmp_path / "results")                       # no val_loss anywhere
+    assert main(["trajectories", str(tmp_path / "results")]) == 2
+    assert "val_loss" in capsys.readouterr().err
+    table = tmp_path / "losses.csv"
+    table.write_text("base_member,step,val_loss\n" + "".join(
+        f"{m},{s},{val_loss(n, s)}\n" for m, n in SIZES.items() for s in STEPS))
+    assert main(["trajectories", str(tmp_path / "results"), "--losses", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert "perplexity carries the information" in out      # accuracy is a function of loss alone here
