@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import DataError, iter_jsonl, write_json
+from .cli import command, refuse_overwrite
+from .io import DataError, UsageError, iter_jsonl, write_json
 from .negation import PROMPT_PREFIXES, RULES, negate_stem, parser_name, set_parser
 from .sources import load_openbookqa
 
@@ -57,8 +58,9 @@ class RuleStats:
     disagreements: list[Disagreement] = field(default_factory=list)
 
     @property
-    def rate(self) -> float:
-        return self.agree / self.n if self.n else float("nan")
+    def rate(self) -> float | None:
+        """None when there is nothing to rate (JSON has no NaN)."""
+        return self.agree / self.n if self.n else None
 
 
 @dataclass
@@ -132,12 +134,16 @@ def check_against_reference(reference_path, obqa_items_by_id: dict[str, dict]) -
     return CheckReport(parser_name(), per_rule, manual)
 
 
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
+
+
 def format_report(report: CheckReport) -> str:
     lines = [f"parser: {report.parser}", f"{'rule':<14}{'n':>5}{'agree':>7}{'rate':>8}"]
     for rule, s in report.per_rule.items():
-        lines.append(f"{rule:<14}{s.n:>5}{s.agree:>7}{s.rate:>8.1%}")
+        lines.append(f"{rule:<14}{s.n:>5}{s.agree:>7}{_pct(s.rate):>8}")
     total = report.rule_made
-    lines.append(f"{'all':<14}{total.n:>5}{total.agree:>7}{total.rate:>8.1%}")
+    lines.append(f"{'all':<14}{total.n:>5}{total.agree:>7}{_pct(total.rate):>8}")
     m = report.manual
     lines.append(f"{MANUAL_RULE:<14}{m.n:>5}{m.agree:>7}  (hand-made in the release; agree = our rules leave it)")
     if total.disagreements:
@@ -153,6 +159,7 @@ def load_sources(source_dir) -> dict[str, dict]:
     return {str(r["id"]): r for r in load_openbookqa("all", directory=source_dir)}
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", default=str(ROOT / "neqa.jsonl"), help="the published NeQA release (JSONL)")
@@ -162,12 +169,13 @@ def main(argv=None) -> int:
                     help="root-verb finder for not/do (default: spaCy when installed)")
     ap.add_argument("--json", help="also write the report as JSON here")
     args = ap.parse_args(argv)
+    if args.json:
+        refuse_overwrite([args.json], [args.reference])
     try:
         set_parser(args.parser)
-        report = check_against_reference(args.reference, load_sources(args.sources))
-    except (DataError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    report = check_against_reference(args.reference, load_sources(args.sources))
     print(format_report(report))
     if args.json:
         write_json(args.json, report.to_json())

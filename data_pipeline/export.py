@@ -22,7 +22,8 @@ import json
 import sys
 from pathlib import Path
 
-from .io import DataError, FieldError, atomic_open, read_jsonl
+from .cli import command, refuse_overwrite
+from .io import FieldError, atomic_open, read_jsonl
 from .prompts import LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
 from .schema import check_neqa, load_neqa
 
@@ -91,6 +92,10 @@ def harness_yaml(task: str, method: str, data_path: str) -> str:
 
 def export(input_path, task2_path, out_dir, data_path: str | None = None) -> list[str]:
     """Write every table and task config; return one report line per file."""
+    out_dir = Path(out_dir)
+    refuse_overwrite([out_dir / f"neqa_{m}.csv" for m in TABLE_PROMPTS]
+                     + [out_dir / f"task2_{m}.csv" for m in TASK2_PROMPTS]
+                     + [out_dir / f"{t}.yaml" for t in HARNESS_TASKS.values()], [input_path, task2_path])
     items = load_neqa(input_path)
     task2 = read_jsonl(task2_path, check_task2) if task2_path else []
     out_dir = Path(out_dir)
@@ -112,6 +117,7 @@ def export(input_path, task2_path, out_dir, data_path: str | None = None) -> lis
     return lines
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipeline.export", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,12 +129,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="data_pipeline/exports", help="output folder (default data_pipeline/exports)")
     ap.add_argument("--data-path", help="data file path written into the lm-eval YAMLs (default: INPUT as given)")
     args = ap.parse_args(argv)
-    try:
-        for line in export(args.input, args.task2 or None, args.out_dir, args.data_path):
-            print(line)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    for line in export(args.input, args.task2 or None, args.out_dir, args.data_path):
+        print(line)
     return 0
 
 

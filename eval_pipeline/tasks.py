@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from data_pipeline.io import DataError, FieldError, read_jsonl
+from data_pipeline.io import DataError, FieldError, UsageError, read_jsonl
 from data_pipeline.prompts import CLOZE, LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
 from data_pipeline.schema import check_neqa
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest
@@ -138,7 +138,7 @@ class Task:
 
     def check_prompt(self, method: str) -> None:
         if method not in self.prompts:
-            raise ValueError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
+            raise UsageError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
 
 
 def _load_neqa(path):
@@ -159,7 +159,7 @@ TASKS = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name]
 
 

@@ -62,7 +62,8 @@ def section_data(results: Path, out: Path, check_json: Path | None) -> list[str]
         lines += [f"Root-verb finder: {rep['parser']}.", "", "| published rule | n | agree | rate |", "|---|---|---|---|"]
         for rule, r in rep["per_rule"].items():
             lines.append(f"| {rule} | {r['n']} | {r['agree']} | {100 * r['rate']:.1f}% |")
-        lines += [f"| all rule-made | {rep['n']} | {rep['agree']} | {100 * rep['rate']:.1f}% |", ""]
+        total = "-" if rep["rate"] is None else f"{100 * rep['rate']:.1f}%"
+        lines += [f"| all rule-made | {rep['n']} | {rep['agree']} | {total} |", ""]
     lines.append(_img(results / "figures" / "fig3_neqa_stats.png", out, "Figure 3: make-up of NeQA"))
     return lines
 

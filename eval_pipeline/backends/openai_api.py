@@ -112,11 +112,21 @@ class OpenAIBackend(Backend):
                 time.sleep(self._delay(attempt, e))
         raise AssertionError("unreachable")
 
-    def _map(self, fn, items, desc):
-        # ThreadPoolExecutor.map keeps input order, whatever order the answers arrive in.
+    def _imap(self, fn, items, desc):
+        # ThreadPoolExecutor.map keeps input order, whatever order the answers arrive in, and yields each
+        # answer as soon as it and those before it are in; a failure cancels the requests not yet sent.
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False,
-                             disable=not self.progress or len(items) < 2))
+            yield from tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False,
+                            disable=not self.progress or len(items) < 2)
+
+    def _map(self, fn, items, desc):
+        return list(self._imap(fn, items, desc))
+
+    def score_iter(self, requests: list[ScoreRequest], shared_prefix: str = ""):
+        return self._imap(self._score_one, list(requests), f"score {self.model}")
+
+    def generate_iter(self, requests: list[GenerateRequest], shared_prefix: str = ""):
+        return self._imap(self._generate_one, list(requests), f"generate {self.model}")
 
     # -- Backend interface -------------------------------------------------------------------------
     def _score_one(self, req: ScoreRequest) -> ScoreResult:
