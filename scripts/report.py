@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_pipeline.cli import command
+from data_pipeline.io import atomic_open
 from eval_pipeline.trends import classify_trend
 
 FIG5_SIM_N = 100_000  # the simulated curves are exact; a large n makes the bootstrap noise-free
@@ -153,6 +155,7 @@ def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: 
     return lines
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results", help="folder holding figures/ (default: results)")
@@ -177,8 +180,8 @@ def main(argv=None) -> int:
     note = Path(args.family_run) / "NOTE.md"
     if note.exists():
         lines += [note.read_text()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    with atomic_open(out) as f:   # a crash leaves the previous report, never half of one
+        f.write("\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0
 
