@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli import command, refuse_overwrite
+from .cli import command, check_outputs
 from .io import UsageError, write_jsonl
 from .sources import load_negated_lama, load_openbookqa
 
@@ -151,9 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    if args.check:
-        refuse_overwrite([out, out.parent / f"{out.stem}_task1.jsonl", out.parent / f"{out.stem}_task2.jsonl"],
-                         [args.check])
+    check_outputs([out] + ([] if args.no_variants else [out.parent / f"{out.stem}_task{t}.jsonl" for t in (1, 2)]),
+                  [args.check])
     obqa = load_openbookqa("all", prefer_hub=args.hub)
     lama = load_negated_lama()
     report = None

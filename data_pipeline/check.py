@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import command, refuse_overwrite
+from .cli import command, check_outputs
 from .io import DataError, UsageError, iter_jsonl, write_json
 from .negation import PROMPT_PREFIXES, RULES, negate_stem, parser_name, set_parser
 from .sources import load_openbookqa
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the report as JSON here")
     args = ap.parse_args(argv)
     if args.json:
-        refuse_overwrite([args.json], [args.reference])
+        check_outputs([args.json], [args.reference])
     try:
         set_parser(args.parser)
     except RuntimeError as e:

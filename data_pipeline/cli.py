@@ -105,11 +105,20 @@ def inside(folder, path) -> Path:
     return path
 
 
-def refuse_overwrite(outputs, inputs) -> None:
-    """UsageError when an output would replace one of the inputs."""
-    ins = [Path(p) for p in inputs if p]
+def check_outputs(outputs, inputs=()) -> None:
+    """Before any work: every output can be written (not a folder, not below a file, a writable folder)
+    and none of them is one of the inputs."""
+    ins = [Path(p).resolve() for p in inputs if p]
     for out in outputs:
         out = Path(out)
-        for inp in ins:
-            if out.resolve() == inp.resolve():
-                raise UsageError(f"output {out} is also an input; refusing to overwrite it (choose another output)")
+        if out.resolve() in ins:
+            raise UsageError(f"output {out} is also an input; refusing to overwrite it (choose another output)")
+        if out.is_dir():
+            raise DataError(out, None, None, "is a folder; give a file name for the output")
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise DataError(out, None, None, f"cannot be created: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise DataError(out, None, None, f"cannot be written: {parent} is not writable")

@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import command, refuse_overwrite
+from .cli import command, check_outputs
 from .io import FieldError, atomic_open, read_jsonl
 from .prompts import LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
 from .schema import check_neqa, load_neqa
@@ -93,7 +93,7 @@ def harness_yaml(task: str, method: str, data_path: str) -> str:
 def export(input_path, task2_path, out_dir, data_path: str | None = None) -> list[str]:
     """Write every table and task config; return one report line per file."""
     out_dir = Path(out_dir)
-    refuse_overwrite([out_dir / f"neqa_{m}.csv" for m in TABLE_PROMPTS]
+    check_outputs([out_dir / f"neqa_{m}.csv" for m in TABLE_PROMPTS]
                      + [out_dir / f"task2_{m}.csv" for m in TASK2_PROMPTS]
                      + [out_dir / f"{t}.yaml" for t in HARNESS_TASKS.values()], [input_path, task2_path])
     items = load_neqa(input_path)

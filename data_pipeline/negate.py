@@ -15,7 +15,7 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from .cli import command, refuse_overwrite
+from .cli import command, check_outputs
 from .io import UsageError, read_jsonl, write_jsonl
 from .negation import RULES, negate_stem, set_parser
 from .schema import check_obqa
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                     help="root-verb finder for the not/do rule: spaCy's parser (needs spacy and "
                          "en_core_web_sm), the lemminflect fallback, or auto = spaCy when installed")
     args = ap.parse_args(argv)
-    refuse_overwrite([args.output], [args.input])
+    check_outputs([args.output], [args.input])
     try:
         parser = set_parser(args.parser)
     except RuntimeError as e:

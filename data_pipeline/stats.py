@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .cli import command, refuse_overwrite
+from .cli import command, check_outputs
 from .io import atomic_open
 from .schema import load_neqa
 
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=DEFAULT_OUT, help=f"PNG to draw (default {DEFAULT_OUT}); '' for none")
     args = ap.parse_args(argv)
     if args.out:
-        refuse_overwrite([args.out], [args.input])
+        check_outputs([args.out], [args.input])
     items = load_neqa(args.input)
     stats = dataset_stats(items)
     print(format_stats(stats, len(items)))

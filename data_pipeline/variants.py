@@ -23,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from .cli import command, refuse_overwrite
+from .cli import command, check_outputs
 from .io import DataError, write_jsonl
 from .schema import load_neqa
 
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     out_dir = Path(args.out_dir) if args.out_dir else inp.parent
     name = args.name or inp.name.removesuffix(".jsonl")
     outputs = ([] if args.plain else [out_dir / f"{name}_task1.jsonl"]) + [out_dir / f"{name}_task2.jsonl"]
-    refuse_overwrite(outputs, [args.input, args.plain, args.compare])
+    check_outputs(outputs, [args.input, args.plain, args.compare])
     # every input is read and checked before any output is written
     items = load_neqa(args.input)
     originals = None
