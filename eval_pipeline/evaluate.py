@@ -275,11 +275,13 @@ def parse_args(argv):
             ap.error(f"--batch-size must be a positive integer or 'auto', got {args.batch_size!r}")
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be at least 1")
-    if args.member and not args.family:
-        try:
+    try:   # both become a folder name of the results
+        if args.member and not args.family:
             check_name(args.member, "--member")
-        except UsageError as e:
-            ap.error(str(e))
+        if args.revision:
+            check_name(args.revision, "--revision")
+    except UsageError as e:
+        ap.error(str(e))
     return args
 
 
