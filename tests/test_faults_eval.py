@@ -240,8 +240,8 @@ def test_member_names_cannot_escape(tmp_path, capsys, tiny_model_dir, small_neqa
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["small.jsonl"]
 
 
-@pytest.mark.parametrize("field, value", [("name", ".."), ("member", ".."), ("member", "a/../../b"),
-                                          ("name", "a\\b")])
+@pytest.mark.parametrize("field, value", [("name", ".."), ("member", ".."), ("name", "a\\b"),
+                                          ("member", "a\\b")])
 def test_family_and_member_names_cannot_escape(tmp_path, capsys, tiny_model_dir, small_neqa, field, value):
     fam = _family(tmp_path, tiny_model_dir, "{}", **{field: value})
     rc, _, err = run(capsys, "--family", fam, "--data", small_neqa, "--output-dir", tmp_path / "deep" / "out")
