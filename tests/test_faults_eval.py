@@ -65,19 +65,59 @@ def test_a_second_writer_is_refused_at_once(tmp_path, capsys, tiny_model_dir, sm
     assert not (folder / "items.jsonl").exists()
 
 
-def test_two_evaluate_processes_on_one_folder_leave_one_record_per_item(tmp_path, tiny_model_dir):
-    """The issue's reproduction: two processes at once on the same output folder (the second waits)."""
-    data = tmp_path / "d.jsonl"
-    write_jsonl(data, load_neqa(NEQA_100)[:60])
-    cmd = [sys.executable, "-m", "eval_pipeline.evaluate", "--model", str(tiny_model_dir), "--member", "tiny",
-           "--data", str(data), "--output-dir", str(tmp_path / "out"), "--no-progress", "--wait",
-           "--batch-size", "4", "--threads", "1"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
-    results = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], results
-    assert indices(tmp_path / "out" / "tiny" / "neqa__zeroshot") == list(range(60))
+WRITER = """
+import glob, os, sys, time
+from pathlib import Path
+from data_pipeline.schema import load_neqa
+from eval_pipeline.backends.base import Backend, ScoreResult
+from eval_pipeline.evaluate import evaluate_run
+from eval_pipeline.runs import RunFolder
+from eval_pipeline.tasks import get_task
+
+folder, data, mode = sys.argv[1:4]
+signals = Path(folder + ".arrived")
+signals.mkdir(exist_ok=True)
+
+class Slow(Backend):   # after its first batch, waits until the other process has arrived too
+    calls = 0
+    def score(self, requests, shared_prefix=""):
+        Slow.calls += 1
+        deadline = time.time() + 60
+        while Slow.calls == 2 and len(list(signals.iterdir())) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.02 * len(requests))
+        return [ScoreResult(logprobs=[-0.1, -3.0], top_token=" A") for _ in requests]
+    def generate(self, requests, shared_prefix=""):
+        raise NotImplementedError
+    def describe(self):
+        return {"scoring_path": "slow"}
+
+items = load_neqa(data)[:60]
+info = {"model": "m", "revision": None, "dtype": None, "data_file": "x", "data_sha256": "x"}
+(signals / str(os.getpid())).touch()
+evaluate_run(Slow(), get_task("neqa"), "zeroshot", items, RunFolder(folder), info, chunk=8, progress=False,
+             wait=mode == "wait")
+"""
+
+
+@pytest.mark.parametrize("mode", ["wait", "refuse"])
+def test_two_processes_on_one_run_folder_leave_one_record_per_item(tmp_path, mode):
+    """The issue's reproduction, in two real processes writing one run folder at the same time: with
+    --wait both finish and every item has one record; without, the second stops and the first finishes."""
+    folder = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = []
+    for _ in range(2):
+        procs.append(subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(NEQA_100), mode], cwd=REPO,
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [p.communicate(timeout=120) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    if mode == "wait":
+        assert codes == [0, 0], results
+    else:
+        assert codes[0] == 0 and codes[1] != 0, results
+        assert any("being written by another process" in err for _, err in results)
+    assert indices(folder) == list(range(60))
 
 
 def _write_run(folder, records, meta):
