@@ -5,6 +5,7 @@ import pytest
 
 from conftest import REPO
 
+from eval_pipeline.evaluate import main as evaluate_main
 from simulation.loop import train
 
 from test_faults_train import Crash, cfg, crashing_batches, model, stream
@@ -46,3 +47,28 @@ def test_every_command_lists_here():
                 found.add(".".join(p.relative_to(REPO).with_suffix("").parts))
     from test_faults_data import COMMANDS
     assert found == set(COMMANDS)
+
+
+def test_unwritable_output_dir_is_one_line(tmp_path, capsys, tiny_model_dir, small_neqa):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, _, err = evaluate_cli(capsys, "--model", tiny_model_dir, "--data", small_neqa, "--output-dir", blocker / "out")
+    assert rc == 2 and last_line(err).startswith("error: ") and str(blocker) in last_line(err)
+
+
+def evaluate_cli(capsys, *argv):
+    rc = evaluate_main([str(a) for a in argv] + ["--no-progress"])
+    return rc, None, capsys.readouterr().err
+
+
+def last_line(err: str) -> str:
+    return err.strip().splitlines()[-1] if err.strip() else ""
+
+
+@pytest.fixture
+def small_neqa(tmp_path):
+    from data_pipeline.io import write_jsonl
+    from data_pipeline.schema import load_neqa
+    path = tmp_path / "small.jsonl"
+    write_jsonl(path, load_neqa(REPO / "data_pipeline" / "neqa_100.jsonl")[:6])
+    return path

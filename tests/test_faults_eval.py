@@ -350,3 +350,14 @@ def test_summary_records_every_scoring_path_across_resumes(tmp_path):
                            progress=False)
     assert summary["scoring_path"] == "path-one+path-two"
     assert indices(tmp_path / "r") == list(range(10))
+
+
+@pytest.mark.parametrize("task, name", [("neqa", "d.jsonl"), ("prize", "d.csv")])
+def test_non_utf8_evaluation_data_is_one_line(tmp_path, capsys, tiny_model_dir, task, name):
+    data = tmp_path / name
+    data.write_bytes("prompt,classes,answer_index\ncaf\xe9,\"[' A', ' B']\",0\n".encode("latin-1") if task == "prize"
+                     else '{"question": "caf\xe9", "choices": ["a", "b"], "answer": 0}\n'.encode("latin-1"))
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--task", task, "--data", data, "--output-dir", tmp_path / "o")
+    assert rc == 2 and str(data) in last_line(err) and "UTF-8" in last_line(err)
+    assert not (tmp_path / "o").exists()
+
