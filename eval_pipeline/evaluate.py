@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def explicit_flags(ap: argparse.ArgumentParser, argv) -> set[str]:
+def explicit_flags(argv) -> set[str]:
     """The destinations of the options given on the command line (not left at their defaults)."""
     probe = build_parser()
     for action in probe._actions:
@@ -262,7 +262,7 @@ def explicit_flags(ap: argparse.ArgumentParser, argv) -> set[str]:
 def parse_args(argv):
     ap = build_parser()
     args = ap.parse_args(argv)
-    args.explicit = explicit_flags(ap, argv)
+    args.explicit = explicit_flags(argv)
     if not args.model and not args.family:
         ap.error("give --model or --family")
     if args.model and args.family:

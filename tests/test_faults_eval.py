@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from data_pipeline.io import DataError, sha256, write_jsonl
+from data_pipeline.io import DataError, write_jsonl
 from data_pipeline.schema import load_neqa
 from eval_pipeline import evaluate
 from eval_pipeline.backends.base import Backend, ScoreResult
