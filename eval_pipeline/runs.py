@@ -179,7 +179,13 @@ class RunFolder:
         computed. `model_files` (a local model) puts its weights in the key; meta["base_url"] (an API) is
         keyed too. A folder holding another run is refused, or with `replace` emptied and recomputed."""
         self.lock(wait)
-        meta = dict(meta)
+        try:
+            return self._claim(dict(meta), model_files, replace)
+        except BaseException:
+            self.close()
+            raise
+
+    def _claim(self, meta: dict, model_files: ModelFiles | None, replace: bool) -> list[dict]:
         previous = self._previous()
         weights = None
         if model_files is not None:
@@ -198,7 +204,6 @@ class RunFolder:
         elif previous is None and (self.items_path.exists() or self.summary_path.exists()):
             problem = f"{self.path} holds results without run.json"
         if problem and not replace:
-            self.close()
             raise RunMismatchError(f"{problem}; refusing to mix runs: use another --output-dir, delete the "
                                    "folder, or pass --replace to recompute it")
         if problem:
