@@ -4,6 +4,7 @@
 #   bash benchmarks/run.sh --items 16 --repeats 1 --threads 1
 # Creates or reuses .venv-bench (the main requirements plus lm-eval and accelerate); set NEQA_BENCH_VENV to
 # use another folder. Arguments go to python -m benchmarks.score_throughput (see --help).
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 NEQA_VENV="${NEQA_BENCH_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-bench}"
 NEQA_REQUIREMENTS=benchmarks/requirements.txt
 source "$(dirname "$0")/../scripts/env.sh"

@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from data_pipeline.cli import command
-from data_pipeline.export import harness_yaml  # noqa: E402
+from data_pipeline.cli import command  # noqa: E402
+from data_pipeline.export import write_harness_task  # noqa: E402
 from data_pipeline.io import DataError, write_jsonl  # noqa: E402
 from data_pipeline.prompts import neqa_prompt, prefix  # noqa: E402
 from data_pipeline.schema import load_neqa  # noqa: E402
@@ -271,8 +271,7 @@ def bench(args) -> dict:
         yaml_dir = tmp / "tasks"
         yaml_dir.mkdir()
         for method in args.prompts:
-            (yaml_dir / f"{task_name(method)}.yaml").write_text(
-                harness_yaml(task_name(method), method, str(items_file)), encoding="utf-8")
+            write_harness_task(yaml_dir, task_name(method), method, str(items_file))
         peak = matmul_peak(info["d_model"], threads)
         tok = AutoTokenizer.from_pretrained(model_dir)
         answers = [it["answer"] for it in items]

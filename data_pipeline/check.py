@@ -7,6 +7,12 @@ prompt variant aside. gold/* items: the rule is compared and the stem must be un
 
     python -m data_pipeline.check                       # data_pipeline/neqa.jsonl vs the vendored sources
     python -m data_pipeline.check --parser fallback --json check.json
+    python -m data_pipeline.check --parser fallback --sample tests/fixtures/negation_sample.jsonl
+
+--sample reads a hand-judged sample of stems outside the release (each output judged correct or not by a
+person, tests/fixtures/negation_sample.md gives the rule), negates the stems again with the chosen parser
+and reports the error rate per rule; an output that differs from the judged one is counted as unjudged
+(listed, exit status 1: the sample must be judged again).
 """
 from __future__ import annotations
 
@@ -154,6 +160,52 @@ def format_report(report: CheckReport) -> str:
     return "\n".join(lines)
 
 
+def _check_judged(r: dict) -> None:
+    from .io import FieldError
+    for key in ("id", "stem", "part"):
+        if not isinstance(r.get(key), str):
+            raise FieldError(key, "missing or not a string")
+    for key in ("fallback", "spacy"):
+        if not isinstance(r.get(key), dict) or not isinstance(r[key].get("correct"), bool):
+            raise FieldError(f"{key}.correct", "missing or not true/false")
+
+
+def sample_report(path) -> dict:
+    """Per rule (as this parser assigns it) and per part of a judged sample: n, wrong, unjudged."""
+    key = "spacy" if parser_name() == "spacy" else "fallback"
+    per_rule: dict[str, dict] = {}
+    per_part: dict[str, dict] = {}
+    unjudged = []
+    for r in iter_jsonl(path, _check_judged):
+        ours = negate_stem(r["stem"])
+        judged = r[key]
+        same = ours.rule == judged.get("rule") and ours.question == judged.get("output")
+        for table, name in ((per_rule, str(ours.rule)), (per_part, r["part"]), (per_part, "all")):
+            row = table.setdefault(name, {"n": 0, "wrong": 0, "unjudged": 0})
+            row["n"] += 1
+            row["wrong"] += same and not judged["correct"]
+            row["unjudged"] += not same
+        if not same:
+            unjudged.append((r["id"], judged.get("output"), ours.question))
+    order = {name: i for i, name in enumerate(RULES + ("None", "dev", "dev2", "heldout", "heldout2", "all"))}
+    def ordered(table):
+        return dict(sorted(table.items(), key=lambda kv: order.get(kv[0], len(order))))
+    return {"parser": parser_name(), "judged_as": key, "per_rule": ordered(per_rule), "per_part": ordered(per_part),
+            "unjudged": unjudged}
+
+
+def format_sample(report: dict) -> str:
+    lines = [f"parser: {report['parser']} (judgements of the {report['judged_as']} outputs)",
+             f"{'':<14}{'n':>5}{'wrong':>7}{'error':>8}{'unjudged':>10}"]
+    for title, table in (("rule", report["per_rule"]), ("part", report["per_part"])):
+        lines.append(f"-- per {title}")
+        for name, row in table.items():
+            lines.append(f"{name:<14}{row['n']:>5}{row['wrong']:>7}{row['wrong'] / row['n']:>8.1%}{row['unjudged']:>10}")
+    for id_, judged, ours in report["unjudged"]:
+        lines.append(f"unjudged {id_}: judged {judged!r}, now {ours!r}")
+    return "\n".join(lines)
+
+
 def load_sources(source_dir) -> dict[str, dict]:
     """The OpenBookQA items of every split, by id."""
     return {str(r["id"]): r for r in load_openbookqa("all", directory=source_dir)}
@@ -168,13 +220,20 @@ def main(argv=None) -> int:
     ap.add_argument("--parser", choices=("auto", "spacy", "fallback"), default="auto",
                     help="root-verb finder for not/do (default: spaCy when installed)")
     ap.add_argument("--json", help="also write the report as JSON here")
+    ap.add_argument("--sample", help="instead: the error rates on this hand-judged sample (JSONL)")
     args = ap.parse_args(argv)
     if args.json:
-        check_outputs([args.json], [args.reference])
+        check_outputs([args.json], [args.reference, args.sample])
     try:
         set_parser(args.parser)
     except RuntimeError as e:
         raise UsageError(str(e)) from None
+    if args.sample:
+        judged = sample_report(args.sample)
+        print(format_sample(judged))
+        if args.json:
+            write_json(args.json, judged)
+        return 1 if judged["unjudged"] else 0
     report = check_against_reference(args.reference, load_sources(args.sources))
     print(format_report(report))
     if args.json:

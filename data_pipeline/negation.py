@@ -9,13 +9,17 @@ the first rule that fits wins:
     not/be        exactly one of is/are/was/were                   -> "is not" / "isn't"
     not/modal     exactly one of may/might/can/could/will/would    -> "can not" / "can't"
     not/do        the clause's root verb is finite (VBZ/VBP/VBD)   -> "does not X" / "doesn't X"
-    prompt        not a "Which ..." stem and not ending in "?"     -> "Which of the following is not true? ..."
+    prompt        the clause does not start with "Which"           -> "Which of the following is not true? ..."
+
+A stem whose last clause is empty (it ends in ",", "." or "?") gets no rule, as in the paper's
+notebook (data_pipeline/scripts/add_negation.ipynb of the NeQA repository), which also reads the
+"Which" of the prompt rule from the last clause, not from the start of the stem.
 
 Words are matched as whitespace-separated tokens, as the release did: "cannot" is not
 the token "not" (a release item keeps "we cannot change ... not because"), "because:"
 is not "because" (a release item with "... on because:" was negated by not/do), and
-"island" or "this" never match "is". A stem ending in "?" has an empty last clause,
-so no rule fits it (the release hand-made its "manual/un-in-" items from such stems).
+"island" or "this" never match "is". The release hand-made its "manual/un-in-" items from
+stems with an empty last clause.
 
 The root verb of not/do comes from spaCy's dependency parse when spaCy and its English
 model are importable, otherwise from a small heuristic over lemminflect's word lists
@@ -137,6 +141,7 @@ _CAUSATIVES = {"help", "make", "let", "have", "watch", "see", "hear"}
 _SUBJECT_PRONOUNS = {"i", "you", "we", "they", "he", "she"}
 _SUBORDINATORS = {"when", "if", "where", "while", "as", "since", "although", "though", "unless", "once",
                   "until", "whether", "whenever", "wherever", "after", "before"}
+_CONJUNCTIONS = {"and", "or", "but", "so", "yet", "nor"}
 _RELATIVES = {"who", "which", "that", "where", "when", "whom", "whose"}
 _VERB_TAGS = ("VBZ", "VBD", "VBP")
 _ADVERBS_S = {"always", "sometimes", "perhaps", "towards", "afterwards", "nowadays", "thus", "less", "unless"}
@@ -155,6 +160,18 @@ def _forms(word: str) -> tuple[str, set[str]] | None:
         tags = {t for t in _VERB_TAGS + ("VBN",) if word in lemminflect.getInflection(lemma, tag=t)}
         if tags:
             return lemma, tags
+    return None
+
+
+@lru_cache(maxsize=None)
+def _past_of_other(word: str) -> str | None:
+    """The lemma of which `word` is the past tense, when that lemma is another word ("found" -> "find")."""
+    import lemminflect
+    if not word.isalpha():
+        return None
+    for lemma in sorted(lemminflect.getAllLemmas(word, upos="VERB").get("VERB", ())):
+        if lemma != word and word in lemminflect.getInflection(lemma, tag="VBD"):
+            return lemma
     return None
 
 
@@ -221,6 +238,28 @@ def _fallback_root(words: list[str]) -> tuple[int, str, str] | None:
     def verbish_at(j: int) -> bool:
         return j < n and (forms[j] is not None or words[j] in _NOT_FINITE)
 
+    compound: set[int] = set()   # words taken as nouns by noun_before_verb
+
+    def noun_before_verb(i: int) -> bool:
+        """words[i] is the head noun of the clause's opening noun phrase, and the next word its verb:
+        "Polar bears live", "Angler fish hunt", "Heavy rain causes", "tree rings mean". Only after
+        adjectives or nouns that cannot be verbs, and only when the next word agrees with words[i] as a noun."""
+        if i + 1 >= n or forms[i + 1] is None or words[i + 1] in _PREPOSITIONS | _PARTICLES:
+            return False
+        if not all(k in compound or (k not in proper and (forms[k] is None or k == 0) and words[k] not in
+                   _PREPOSITIONS | _RELATIVES | _NOT_FINITE | _SUBORDINATORS | _CONJUNCTIONS) for k in range(i)):
+            return False
+        tags = forms[i + 1][1]
+        before = [k for k in range(i) if not _is_adverb(words[k])]
+        p = words[before[-1]] if before else None
+        if _looks_plural(words[i]):          # a plural noun after an adjective or a noun modifier: "polar bears"
+            if any(words[k] in _SINGULAR_DETERMINERS - {"the"} for k in range(i)):
+                return False                 # "a compass uses": a singular noun phrase, so words[i] is its verb
+            return "VBP" in tags and (p is None or "ADJ" in _pos(p) or (before[-1] in compound and not _looks_plural(p)))
+        # a base form after a singular noun cannot be its verb ("angler fish", "heavy rain"): a noun
+        return "VBZ" not in forms[i][1] and p is not None and not _looks_plural(p) and p not in _PRONOUNS \
+            and bool({"VBP", "VBZ"} & tags)
+
     candidates = []          # (index, tag, lemma, participle_like, nounish)
     skipped = None
     skip = 1 if n and (words[0] in _SUBORDINATORS or words[0] == "to") else 0
@@ -234,20 +273,32 @@ def _fallback_root(words: list[str]) -> tuple[int, str, str] | None:
             continue
         if w.endswith("ing") and "VERB" in _pos(w):
             gerund = True                                   # "A leaf falling from a tree means"
+        if i and forms[i] is not None and _nounish(w) and noun_before_verb(i):
+            compound.add(i)
+            continue                                        # "Polar bears live", "Angler fish hunt"
         if i and w in _RELATIVES and prev not in _PREPOSITIONS:
             skip = max(skip, 1)
             continue
         if forms[i] is None or i == 0:
             continue
+        if skip and prev in _RELATIVES and words[0] not in _SUBORDINATORS and words[0] != "to":
+            skip -= 1                                       # "light that splits into ...": the relative's verb,
+            continue                                        # even when it could be a noun
         lemma, tags = forms[i]
         tag = "VBZ" if "VBZ" in tags else "VBD" if "VBD" in tags else "VBP"
         nounish = _nounish(w)
         j = next_content(i)
         nxt = words[j] if j < n else ""
-        if (prev in _DETERMINERS or prev == "to" or _after_determiner(words, i, proper)) and not (prev in ("these", "those") and tag == "VBP") \
+        floating = prev in ("both", "all") and i >= 2 and _looks_plural(words[i - 2])   # "feathers both help"
+        if (prev in _DETERMINERS and not floating or prev == "to" or _after_determiner(words, i, proper)) \
+                and not (prev in ("these", "those") and tag == "VBP") \
                 or prev in _PREPOSITIONS or prev in _PARTICLES or prev in _NOT_FINITE \
-                or prev.endswith(("'s", "s'")) or (i >= 2 and words[i - 2] == "to" and forms[i - 1]):
-            continue
+                or prev.endswith(("'s", "s'", "'d", "'ll")) or (i >= 2 and words[i - 2] == "to" and forms[i - 1]):
+            continue                                        # "you'd walk": after a contracted modal
+        if nounish and j >= n and prev not in proper and "ADJ" in _pos(prev) and not prev.endswith("ing") \
+                and (forms[i - 1] is None or "NOUN" not in _pos(prev)) \
+                and not _is_adverb(prev) and prev not in _DETERMINERS:
+            continue                                        # "the high winds" ending the clause: a noun
         if w in _PERFECT and j < n and "VBN" in (_forms(nxt) or ("", ()))[1]:
             continue                                        # "camels have done": an auxiliary
         if nounish:
@@ -258,10 +309,18 @@ def _fallback_root(words: list[str]) -> tuple[int, str, str] | None:
                 continue                                    # "debris and damage"
             if nxt == "of" or nxt in _RELATIVES:
                 continue                                    # "parts of", "objects that are"
-            if verbish_at(j) and (not _nounish(nxt) or j > i + 1 or
+            if verbish_at(j) and not (j > i + 1 and "ADJ" in _pos(nxt)) and (not _nounish(nxt) or j > i + 1 or
                                   (j + 1 < n and (words[j + 1] in _DETERMINERS or words[j + 1] in _PRONOUNS))):
                 continue                                    # "horses require", "dogs use their"
-        subject = [k for k in range(i) if not _is_adverb(words[k])]
+        subject = [k for k in range(i) if not _is_adverb(words[k]) and words[k] not in _CONJUNCTIONS]
+        if nounish and prev in _CONJUNCTIONS and not subject and tag != "VBD":
+            continue                                        # "so clouds": a noun, no subject before it
+        if "VBN" in tags and prev.endswith("ing") and "VERB" in _pos(prev):
+            continue                                        # "avoid getting hurt by": a participle
+        if tag == "VBP" and subject and not (_looks_plural(words[subject[-1]]) or words[subject[-1]] in _PRONOUNS):
+            past = _past_of_other(w)
+            if past is not None:
+                tag, lemma, tags = "VBD", past, tags | {"VBD"}   # "Jim found": find, not found
         if tag == "VBZ":
             if nounish and _looks_plural(prev) and prev not in _PRONOUNS:
                 continue                                    # "lightbulbs effects"
@@ -295,6 +354,10 @@ def _fallback_root(words: list[str]) -> tuple[int, str, str] | None:
             candidates = [c for c in candidates if c[0] > later[-1]]
             if not candidates:
                 return None
+    if words and words[0] in ("a", "an", "this", "each", "every", "one", "another") and len(candidates) > 1 \
+            and candidates[0][1] == "VBP" and any(c[1] == "VBZ" for c in candidates[1:]):
+        # "A substance people use for writing also helps": a singular subject takes the VBZ verb
+        candidates = [c for c in candidates if c[1] == "VBZ"]
     for c, (i, tag, lemma, participle_like, _) in enumerate(candidates):
         if participle_like and any(not later[4] for later in candidates[c + 1:]):
             continue                                        # "Skittles left in snow become"
@@ -346,6 +409,8 @@ def negate_stem(stem: str, contract: bool = False, prompt_variant: int = 0) -> N
     toks = _tokens(clause)
     raw = [t.group() for t in toks]
     words = [_word(t) for t in raw]
+    if not toks:            # an empty last clause ("...?", "... dogs.") is skipped, as the paper's notebook does
+        return Negation(None, None)
 
     if any(_is_negation(t) for t in raw):
         return Negation("gold/not", stem)
@@ -375,8 +440,7 @@ def negate_stem(stem: str, contract: bool = False, prompt_variant: int = 0) -> N
         new_clause = clause[:start] + f"{neg} {lemma}" + clause[end:]
         return Negation("not/do", head + new_clause)
 
-    first = stem.split()[0].lower() if stem.split() else ""
-    if first != "which" and not stem.rstrip().endswith("?"):
+    if raw[0].lower() != "which" and not stem.rstrip().endswith("?"):   # the last clause's first word
         return Negation("prompt", PROMPT_PREFIXES[prompt_variant % 2] + stem)
     return Negation(None, None)
 

@@ -9,16 +9,16 @@
 # 3. exports (data_pipeline/exports/: prize CSVs and lm-eval task YAMLs);
 # 4. statistics (results/figures/fig3_neqa_stats.png).
 # --quick is accepted for symmetry with the other stages; nothing here is slow, so it skips nothing.
-source "$(dirname "$0")/../scripts/env.sh"
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 SEED=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) shift ;;
     --seed) SEED="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
+    *) echo "error: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+source "$(dirname "$0")/../scripts/env.sh"
 set -x
 python -m data_pipeline.build --seed "$SEED" --out runs/data/neqa_rebuilt.jsonl --check data_pipeline/neqa.jsonl
 python -m data_pipeline.variants data_pipeline/neqa.jsonl

@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipeline.variants", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="NeQA-format JSONL file (negated questions)")
-    ap.add_argument("--out-dir", help="output folder (default: the input's folder)")
+    ap.add_argument("--output-dir", "--out-dir", dest="out_dir", help="output folder (default: the input's folder)")
     ap.add_argument("--name", help="output file prefix (default: the input's name without .jsonl)")
     ap.add_argument("--plain", metavar="FILE",
                     help="use this task-1 file (aligned line by line with INPUT) instead of removing negations; "

@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p, published=True):
         p.add_argument("results_dir", nargs="?", help="results folder (<family>/<member>/<task>__<prompt>/)")
-        p.add_argument("--out-dir", help="where to write the table and figure (default RESULTS_DIR/analysis)")
+        p.add_argument("--output-dir", "--out-dir", dest="out_dir", help="where to write the table and figure (default RESULTS_DIR/analysis)")
         if published:
             p.add_argument("--published", action="store_true",
                            help="analyse the paper's plotted numbers (eval_pipeline/published/paper_figure_values.csv)")

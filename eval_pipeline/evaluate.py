@@ -5,9 +5,10 @@
 
 Where results go (one rule): OUTPUT_DIR/[FAMILY/]MEMBER/TASK__PROMPT/{run.json, items.jsonl, summary.json}.
 With --family, FAMILY is the family's name and MEMBER each member's name; without it there is no family
-level (OUTPUT_DIR plays the family folder; summary.json's `family` is OUTPUT_DIR's name) and MEMBER is
---member or the model's folder name / the last part of its hub id. With --revision R, MEMBER becomes
-MEMBER@R so that checkpoints of one model sit side by side.
+level and MEMBER is --member or the model's folder name / the last part of its hub id (summary.json's
+`family` is --family-name, else MEMBER). With --revision R, MEMBER becomes MEMBER@R so that checkpoints of
+one model sit side by side. A prize table's PROMPT is its file name (prize__neqa_zeroshot), so that every
+table scored gets its own run folder.
 
 Rerunning the same command resumes an interrupted run; a folder of another model/weights/server/revision/
 dtype/task/prompt/data is refused (or recomputed with --replace). One process writes a run folder at a time
@@ -99,18 +100,21 @@ def _score_into(backend, task, method, items, folder, info, meta, records, chunk
                     record.update(metrics.score_generation(ans, item["answer"]))
                 else:
                     record.update(metrics.score_choice(ans.logprobs, item["answer"], req.options, ans.top_token,
-                                                       ans.surface_logprobs))
+                                                       ans.surface_logprobs, ans.missing_options))
                 pending.append(record)
                 n += 1
                 if len(pending) >= FLUSH_ITEMS or time.monotonic() - last_flush >= FLUSH_SECONDS:
                     flush()
+            refuse_undetermined(records, folder)
             if n != len(requests) or next(answers, None) is not None:
                 raise RuntimeError(f"backend returned {'fewer' if n < len(requests) else 'more'} answers than "
                                    f"the {len(requests)} requests")
             flush()
+            refuse_undetermined(records, folder)
     finally:
         flush()   # what finished before a failure is kept; the rest is computed on the next run
         bar.close()
+    refuse_undetermined(records, folder)
     described = backend.describe()
     paths = set(folder.scoring_paths())
     previous = _previous_path(folder, {})
@@ -130,6 +134,19 @@ def _score_into(backend, task, method, items, folder, info, meta, records, chunk
         summary["base_url"] = meta["base_url"]
     folder.finish(summary)
     return summary
+
+
+def refuse_undetermined(records: list[dict], folder: RunFolder) -> None:
+    """Stop a top-K API run whose items mostly tie (options outside the list): its accuracy would be
+    chance by construction. The records stay in items.jsonl."""
+    counts = metrics.missing_counts(records)
+    n = counts.get("n_items_undetermined", 0)
+    if n > metrics.MAX_UNDETERMINED_SHARE * len(records):
+        raise DataError(folder.items_path, None, None,
+                        f"{n} of {len(records)} items have every option outside the server's top log-probs, so "
+                        f"their prediction is a tie (at most {metrics.MAX_UNDETERMINED_SHARE:.0%} of the items may be); "
+                        "refusing to report an accuracy: use a server that supports echo (--api-scoring echo) "
+                        "or a larger --top-logprobs")
 
 
 def _previous_path(folder: RunFolder, described: dict):
@@ -169,7 +186,8 @@ def build_backend(name: str, model: str, args, options: dict | None = None) -> B
                       device_map=args.device_map, prefix_cache=not args.no_prefix_cache)
     elif name == "openai":
         kwargs = dict(model=model, revision=args.revision, concurrency=args.concurrency,
-                      api_key_env=args.api_key_env, progress=False)
+                      api_key_env=args.api_key_env, progress=False, timeout=args.timeout,
+                      max_retries=args.max_retries, top_logprobs=args.top_logprobs, scoring=args.api_scoring)
         if args.base_url:
             kwargs["base_url"] = args.base_url
     elif name == "vllm":
@@ -223,10 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="default: hf, or the family's backend")
     ap.add_argument("--task", default="neqa", help=f"one of {', '.join(TASKS)}, or a comma-separated list")
     ap.add_argument("--prompt", default="zeroshot",
-                    help="prompt method (neqa/task1: zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot; "
-                         "task2: weak, strong; prize: table), comma-separated list, or 'all'")
+                    help="prompt method (" + "; ".join(f"{t.name}: {', '.join(t.prompts)}" for t in TASKS.values())
+                         + "), comma-separated list, or 'all'")
     ap.add_argument("--data", help="data file instead of the task's default (or the family's data: entry)")
-    ap.add_argument("--output-dir", required=True, help="results folder")
+    ap.add_argument("--output-dir", "--out-dir", "--out", dest="output_dir", required=True, help="results folder")
+    ap.add_argument("--family-name", help="without --family: the family recorded in summary.json "
+                                          "(default: the member's name)")
     ap.add_argument("--limit", type=int, help="only the first N items")
     ap.add_argument("--batch-size", default="auto", help="rows per forward pass, or 'auto'")
     ap.add_argument("--device", default="auto", type=device, help="auto (cuda when available), cpu, cuda, cuda:1, ...")
@@ -239,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--base-url", help="openai: server URL (OpenAI-compatible, e.g. a local vLLM server)")
     ap.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
     ap.add_argument("--concurrency", type=positive_int, default=4, help="openai: requests in flight")
+    ap.add_argument("--api-scoring", default="auto", choices=["auto", "echo", "top"],
+                    help="openai: echo = exact log-probs of prompt + option (echo=True, max_tokens=0); top = the "
+                         "paper's reading of the answer token's top log-probs; auto = echo where the server "
+                         "supports it")
+    ap.add_argument("--top-logprobs", type=int, default=5, help="openai: K of the top-K reading")
+    ap.add_argument("--timeout", type=float, default=60.0, help="openai: seconds to wait for one answer")
+    ap.add_argument("--max-retries", type=int, default=6,
+                    help="openai: retries of a failed request (429, 5xx, timeout, connection), by the client")
     ap.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model replica")
     ap.add_argument("--data-parallel-size", type=int, default=1, help="vllm: model replicas, one per GPU group")
     ap.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
@@ -267,6 +295,8 @@ def parse_args(argv):
         ap.error("give --model or --family")
     if args.model and args.family:
         ap.error("give either --model or --family, not both")
+    if args.family and args.family_name:
+        ap.error("--family-name names a single model's family; with --family the family file names it")
     if args.batch_size != "auto":
         try:
             args.batch_size = int(args.batch_size)
@@ -275,6 +305,8 @@ def parse_args(argv):
             ap.error(f"--batch-size must be a positive integer or 'auto', got {args.batch_size!r}")
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be at least 1")
+    if args.top_logprobs < 1 or args.max_retries < 0 or not args.timeout > 0:
+        ap.error("--top-logprobs must be at least 1, --max-retries at least 0, --timeout positive")
     try:   # both become a folder name of the results
         if args.member and not args.family:
             check_name(args.member, "--member")
@@ -291,7 +323,7 @@ def plan_runs(args) -> list[dict]:
         backend = args.backend or "hf"
         member = args.member or member_name(args.model)
         return [{"backend": backend, "model": args.model, "member": member,
-                 "family": Path(args.output_dir).resolve().name, "family_dir": None, "options": {}, "data": {},
+                 "family": args.family_name or member, "family_dir": None, "options": {}, "data": {},
                  "params": None, "train_tokens": None, "flops": None}]
     from eval_pipeline.registry import load_family
     fam = load_family(args.family)
@@ -378,6 +410,8 @@ def main(argv=None) -> int:
         for task, methods in jobs:
             path, items, digest = datasets[str(data_path(task, args.data or entry["data"].get(task.name)))]
             for method in methods:
+                if task.name == "prize":    # each table its own run: prize__<table file name>
+                    method = path.stem
                 folder = RunFolder(run_dir(args.output_dir, member, task.name, method, entry["family_dir"]))
                 info = {"model": model_id(entry["model"]), "revision": args.revision, "dtype": described.get("dtype"),
                         "data_file": repo_relative(path), "data_sha256": digest, "family": entry["family"],
@@ -387,9 +421,12 @@ def main(argv=None) -> int:
                 s = evaluate_run(backend, task, method, items, folder, info, progress=not args.no_progress,
                                  model_files=files, replace=args.replace, wait=args.wait)
                 ci = s["accuracy_ci"]
+                missing = (f"; {s['n_items_missing_options']} items with an option outside the top "
+                           f"log-probs, {s['n_items_undetermined']} undetermined"
+                           if "n_items_missing_options" in s else "")
                 print(f"{member} {task.name}__{method}: accuracy {s['accuracy']:.3f} "
                       f"[{ci[0]:.3f}, {ci[1]:.3f}] over {s['n_items']} items "
-                      f"({s['scoring_path']}, {time.time() - t0:.1f}s) -> {folder.path}")
+                      f"({s['scoring_path']}{missing}, {time.time() - t0:.1f}s) -> {folder.path}")
     return 0
 
 

@@ -4,7 +4,9 @@
 - strict: the most likely next token itself must be the right option (" A" when the answer is A);
 - surface competition: compare log(p(" A") + p(" A.")) with log(p(" B") + p(" B."));
 - p_right: the right option's probability renormalised over the options; Brier = (1 - p_right)^2;
-- chain of thought: the first paragraph must say "So the answer is A." or "... B."; anything else is wrong.
+- chain of thought: the first paragraph must say "So the answer is A." or "... B."; anything else is wrong;
+- top-K API readings: an item whose options all fell outside the top-K is undetermined (its options tie at
+  the floor); more than MAX_UNDETERMINED_SHARE of such items and a run is refused, not reported.
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import numpy as np
 from data_pipeline.prompts import LETTERS
 
 COT_ANSWER = re.compile(r"So the answer is ([A-Z])\.")
+# Above this share of undetermined items an accuracy says more about the top-K than about the model
+# (with every item undetermined it is the share of answers "A", e.g. exactly 0.500 on NeQA).
+MAX_UNDETERMINED_SHARE = 0.05
 
 
 def argmax(values: list[float]) -> int:
@@ -31,10 +36,12 @@ def renormalised(logprobs: list[float]) -> list[float]:
 
 
 def score_choice(logprobs: list[float], answer: int, options: list[str], top_token: str | None = None,
-                 surface_logprobs: list[float] | None = None) -> dict:
-    """Per-item fields of items.jsonl for a scored (not generated) item."""
+                 surface_logprobs: list[float] | None = None, missing_options: int | None = None) -> dict:
+    """Per-item fields of items.jsonl for a scored (not generated) item. missing_options (top-K readings):
+    how many options were outside the list; stored only when given."""
     prediction = argmax(logprobs)
     p_right = renormalised(logprobs)[answer]
+    extra = {} if missing_options is None else {"missing_options": int(missing_options)}
     return {
         "choice_logprobs": list(logprobs),
         "prediction": prediction,
@@ -44,7 +51,22 @@ def score_choice(logprobs: list[float], answer: int, options: list[str], top_tok
         "brier": (1.0 - p_right) ** 2,
         "strict_correct": None if top_token is None else top_token == options[answer],
         "surface_correct": None if surface_logprobs is None else argmax(surface_logprobs) == answer,
+        **extra,
     }
+
+
+def undetermined(record: dict) -> bool:
+    """All of a top-K-read item's options were outside the list: they tie, the prediction is arbitrary."""
+    n = record.get("missing_options")
+    return bool(n) and n >= max(2, len(record.get("choice_logprobs") or ()))
+
+
+def missing_counts(records: list[dict]) -> dict:
+    """Items with an option outside the top-K, and undetermined items; {} when nothing was read by top-K."""
+    if not any("missing_options" in r for r in records):
+        return {}
+    return {"n_items_missing_options": sum(1 for r in records if r.get("missing_options")),
+            "n_items_undetermined": sum(1 for r in records if undetermined(r))}
 
 
 def parse_cot(text: str) -> int | None:
@@ -91,4 +113,5 @@ def summarize(records: list[dict], seed: int = 0) -> dict:
         "strict_accuracy": _mean(r.get("strict_correct") for r in records),
         "surface_accuracy": _mean(r.get("surface_correct") for r in records),
         "mean_brier": _mean(r.get("brier") for r in records),
+        **missing_counts(records),
     }

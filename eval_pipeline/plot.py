@@ -280,7 +280,7 @@ def main(argv=None) -> int:
                          "as in the paper (default: params)")
     ap.add_argument("--published", action="store_true",
                     help="add the paper's curves (eval_pipeline/published/paper_figure_values.csv)")
-    ap.add_argument("--out-dir", help="where to write the figures and points.csv (default: RESULTS_DIR/figures)")
+    ap.add_argument("--output-dir", "--out-dir", dest="out_dir", help="where to write the figures and points.csv (default: RESULTS_DIR/figures)")
     args = ap.parse_args(argv)
     try:
         out = plot(args.results_dir, args.x, args.published, args.out_dir)

@@ -16,6 +16,8 @@
 #   PUBLISHED  1 to draw the paper's curves beside the new ones (default: 0)
 #   EXTRA_ARGS more arguments for every `python -m eval_pipeline.evaluate` call (e.g. "--device cuda")
 # Families with `backend: published` are not runnable; they are skipped (use PUBLISHED=1 to plot them).
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
+[[ $# -eq 0 ]] || { echo "error: unknown argument $1 (settings are environment variables: see --help)" >&2; exit 2; }
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

@@ -8,16 +8,15 @@
 # so rerunning after a crash continues where it stopped. Delete runs/ to start from scratch.
 # Evaluation runs are keyed by the models' weights: results left by other weights (e.g. the committed
 # results/eval when this machine trained the family anew) are recomputed (--replace), never reused.
-source "$(dirname "$0")/env.sh"
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
-
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 QUICK=""
 case "${1:-}" in
   "") ;;
   --quick) QUICK=--quick ;;
-  -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-  *) echo "unknown argument: $1 (use --quick or nothing)" >&2; exit 2 ;;
+  *) echo "error: unknown argument $1 (use --quick or nothing)" >&2; exit 2 ;;
 esac
+source "$(dirname "$0")/env.sh"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
 
 if [[ -n "$QUICK" ]]; then
   OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=$FAMILY_RUN/tinyworld-quick.yaml

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", choices=["sentiment"], default="sentiment")
     p.add_argument("--runs", type=Path, default=Path("runs/sentiment"), help="folder of trained runs")
-    p.add_argument("--out-dir", type=Path, default=Path("results/figures"))
+    p.add_argument("--output-dir", "--out-dir", dest="out_dir", type=Path, default=Path("results/figures"))
     p.add_argument("--csv", type=Path, help="where the numbers go (default OUT_DIR/fig6_negation_ratio.csv)")
     p.add_argument("--n-test", type=int, default=200, help="held-out reviews")
     p.add_argument("--source", choices=["generated", "sst2", "auto"], default="generated",

@@ -202,7 +202,7 @@ def main(argv=None) -> int:
                                              "draw loss scaling, write eval_pipeline/families/tinyworld.yaml.")
     ap.add_argument("--quick", action="store_true", help="3 tiny members and a tiny budget (about a minute); "
                     "writes into --out (default runs/tinyworld-quick), not into the committed YAML/results")
-    ap.add_argument("--out", default=None, help="run folder (default: runs/tinyworld, or runs/tinyworld-quick)")
+    ap.add_argument("--output-dir", "--out", dest="out", default=None, help="run folder (default: runs/tinyworld, or runs/tinyworld-quick)")
     ap.add_argument("--results", default=None, help="folder for figures/ and tinyworld/scaling.csv "
                     "(default: results/, or OUT/results with --quick)")
     ap.add_argument("--yaml", default=None, help="family YAML to write (default: eval_pipeline/families/"

@@ -3,6 +3,9 @@
 #   Figure 5: the task-decomposition curves (the measured composition: python -m simulation.task_decompose --results DIR).
 #   Figure 6: train the size × negation-ratio grid on the generated sentiment corpus, then evaluate it.
 # --quick: 2 sizes × 2 ratios, 150 steps (a smoke test, ~30 s of training), into runs/sentiment_quick.
+# Without it: 5 sizes × 4 ratios, 300 steps, into runs/sentiment; figures into results/figures (committed).
+case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
+case "${1:-}" in ""|--quick) ;; *) echo "error: unknown argument $1 (use --quick or nothing)" >&2; exit 2 ;; esac
 source "$(dirname "$0")/../scripts/env.sh"
 if [[ "${1:-}" == "--quick" ]]; then
   RUNS=runs/sentiment_quick; OUT=runs/sentiment_quick/figures

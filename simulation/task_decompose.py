@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t2-above-chance", action="store_true",
                    help="compose with task 2 rescaled from the two-choice chance level (2·acc − 1, clipped): "
                         "a model at 50%% on task 2 then counts as never telling negated from original")
-    p.add_argument("--out-dir", type=Path, default=Path("results/figures"))
+    p.add_argument("--output-dir", "--out-dir", dest="out_dir", type=Path, default=Path("results/figures"))
     return p
 
 

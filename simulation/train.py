@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", choices=["generated", "sst2", "auto"], default="generated",
                    help="reviews: the seeded generator, SST-2 from the hub, or SST-2 if reachable")
     p.add_argument("--runs", type=Path, default=Path("runs/sentiment"), help="parent of the run folder")
-    p.add_argument("--out-dir", type=Path, help="run folder for a single size and ratio (default RUNS/s<size>-r<ratio>)")
+    p.add_argument("--output-dir", "--out-dir", dest="out_dir", type=Path, help="run folder for a single size and ratio (default RUNS/s<size>-r<ratio>)")
     p.add_argument("--objective", choices=["verdict", "lm"], default="verdict",
                    help="loss on the verdict word only (fine-tuning on the task) or on every token")
     p.add_argument("--steps", type=positive_int, default=DEFAULTS["steps"])

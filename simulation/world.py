@@ -366,7 +366,7 @@ def config_from_args(args) -> WorldConfig:
 @command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Generate the TinyWorld corpus, tokenizer and held-out test sets.")
-    ap.add_argument("--out", default="runs/tinyworld/data", help="output folder (default: runs/tinyworld/data)")
+    ap.add_argument("--output-dir", "--out", dest="out", default="runs/tinyworld/data", help="output folder (default: runs/tinyworld/data)")
     add_knobs(ap)
     args = ap.parse_args(argv)
     write_data(args.out, config_from_args(args))

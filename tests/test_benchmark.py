@@ -5,10 +5,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-import yaml
 
 from benchmarks import score_throughput as bench
-from data_pipeline.export import harness_yaml
+from data_pipeline.export import harness_yaml, read_harness_yaml, write_harness_task
 from data_pipeline.prompts import neqa_prompt
 from data_pipeline.schema import load_neqa
 
@@ -80,7 +79,7 @@ def test_lm_eval_samples_map_back_to_our_items():
 @pytest.mark.parametrize("method", bench.PROMPTS)
 def test_task_yaml_renders_our_prompt(method, tmp_path):
     import jinja2
-    config = yaml.safe_load(harness_yaml(bench.task_name(method), method, str(tmp_path / "items.jsonl")))
+    config = read_harness_yaml(harness_yaml(bench.task_name(method), method, str(tmp_path / "items.jsonl")))
     assert config["task"] == bench.task_name(method)
     template = jinja2.Template(config["doc_to_text"], keep_trailing_newline=True)
     for it in ITEMS:
@@ -97,8 +96,7 @@ def tiny_bench(tmp_path_factory):
     write_jsonl(items_file, [{"question": it["question"], "choices": it["choices"], "answer": it["answer"]}
                              for it in ITEMS])
     (tmp / "tasks").mkdir()
-    (tmp / "tasks" / f"{bench.task_name('fewshot')}.yaml").write_text(
-        harness_yaml(bench.task_name("fewshot"), "fewshot", str(items_file)), encoding="utf-8")
+    write_harness_task(tmp / "tasks", bench.task_name("fewshot"), "fewshot", str(items_file))
     job = {"prompt": "fewshot", "model_dir": str(tmp / "model"), "items_file": str(items_file),
            "yaml_dir": str(tmp / "tasks"), "batch_size": 4, "threads": 1, "d_model": info["d_model"]}
     return info, job

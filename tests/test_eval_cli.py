@@ -56,7 +56,7 @@ def test_end_to_end_layout_fields_and_rerun(tmp_path, capsys, tiny_model_dir, ti
         assert len(items) == summary["n_items"] == 6
         assert all(ITEM_FIELDS <= set(r) for r in items)
         assert summary["accuracy"] == pytest.approx(sum(r["correct"] for r in items) / 6)
-        assert summary["family"] == "mine" and summary["member"] == "model" and summary["prompt"] == method
+        assert summary["family"] == "model" and summary["member"] == "model" and summary["prompt"] == method
         assert summary["scoring_path"] == "prefix-cache" and summary["dtype"] == "float32"
         assert all(r["prompt"].startswith("Question: ") for r in items)   # the shared prefix is not repeated
     first = (out / "model" / "neqa__zeroshot" / "items.jsonl").read_text()
@@ -102,10 +102,44 @@ def test_prize_table_with_multi_token_classes(tmp_path, capsys, tiny_model_dir):
     rc, _, err = run(capsys, "--model", tiny_model_dir, "--task", "prize", "--data", table,
                      "--output-dir", tmp_path / "r")
     assert rc == 0, err
-    items = read_items(tmp_path / "r" / "model" / "prize__table")
+    items = read_items(tmp_path / "r" / "model" / "prize__prize")
     assert [r["answer"] for r in items] == [1, 0] and all(len(r["choice_logprobs"]) == 2 for r in items)
     # " no way" is several tokens: summed log-probs are well below a single token's
     assert all(r["choice_logprobs"][1] < r["choice_logprobs"][0] - 1 for r in items)
+    # a second table into the same output folder gets its own run folder (it was refused as "another run")
+    other = tmp_path / "other.csv"
+    other.write_text('prompt,classes,answer_index\n"Q: Is fire hot?\nA:","[\' yes\', \' no\']",0\n')
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--task", "prize", "--data", other,
+                     "--output-dir", tmp_path / "r")
+    assert rc == 0, err
+    summary = json.loads((tmp_path / "r" / "model" / "prize__other" / "summary.json").read_text())
+    assert summary["n_items"] == 1 and summary["prompt"] == "other" and summary["task"] == "prize"
+    assert len(read_items(tmp_path / "r" / "model" / "prize__prize")) == 2
+
+
+def test_single_model_family_is_the_model_or_family_name(tmp_path, capsys, tiny_model_dir, small_neqa):
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--data", small_neqa, "--limit", "1",
+                     "--output-dir", tmp_path / "some-folder")
+    assert rc == 0, err
+    s = json.loads((tmp_path / "some-folder" / "model" / "neqa__zeroshot" / "summary.json").read_text())
+    assert s["family"] == "model" and s["member"] == "model"      # not the output folder's name
+    rc, _, err = run(capsys, "--model", tiny_model_dir, "--data", small_neqa, "--limit", "1", "--family-name", "mine",
+                     "--out-dir", tmp_path / "other")                # an old spelling of --output-dir
+    assert rc == 0, err
+    s = json.loads((tmp_path / "other" / "model" / "neqa__zeroshot" / "summary.json").read_text())
+    assert s["family"] == "mine"
+
+
+def test_help_lists_every_prompt_method(capsys):
+    from eval_pipeline.tasks import TASKS
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for task in TASKS.values():
+        for method in task.prompts:
+            assert method in text, method
+    assert "cloze" in text and "--output-dir" in text
 
 
 def test_chain_of_thought_records(tmp_path, capsys, tiny_model_dir, small_neqa):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jinja2
 import pytest
-import yaml
 
 from data_pipeline import export as E
 from data_pipeline.io import read_jsonl
@@ -16,6 +15,18 @@ from data_pipeline.schema import load_neqa
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data_pipeline"
+
+
+def load_yaml(path):
+    return E.read_harness_yaml(Path(path).read_text())
+
+
+def load_module(path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"neqa_data_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +41,7 @@ def small(tmp_path_factory):
               "choices": ["different", "the same"], "answer": 0}]
     (d / "t2.jsonl").write_text("".join(__import__("json").dumps(t) + "\n" for t in task2))
     out = d / "exports"
-    assert E.main([str(d / "neqa.jsonl"), "--task2", str(d / "t2.jsonl"), "--out-dir", str(out),
-                   "--data-path", "data/neqa.jsonl"]) == 0
+    assert E.main([str(d / "neqa.jsonl"), "--task2", str(d / "t2.jsonl"), "--output-dir", str(out)]) == 0
     return {"items": sample, "task2": task2, "out": out}
 
 
@@ -53,10 +63,10 @@ def test_prize_tables_round_trip(small):
 
 
 def test_harness_yaml_renders_the_zero_shot_prompt(small):
-    config = yaml.safe_load((small["out"] / "neqa.yaml").read_text())
+    config = load_yaml(small["out"] / "neqa.yaml")
     assert config["task"] == "neqa" and config["output_type"] == "multiple_choice"
-    assert config["dataset_path"] == "json"
-    assert config["dataset_kwargs"] == {"data_files": {"test": "data/neqa.jsonl"}}
+    assert config["custom_dataset"] == "!function neqa_data.load_neqa"
+    assert config["dataset_kwargs"] == {"data_file": "../neqa.jsonl"}     # relative to the YAML's folder
     assert config["doc_to_target"] == "answer"
     assert config["metric_list"][0]["metric"] == "acc"
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
@@ -73,7 +83,7 @@ def test_harness_yaml_renders_the_zero_shot_prompt(small):
 @pytest.mark.parametrize("task, method", [("neqa_zeroshot_hint", "zeroshot_hint"), ("neqa_fewshot", "fewshot"),
                                           ("neqa_fewshot_hint", "fewshot_hint")])
 def test_other_harness_tasks(small, task, method):
-    config = yaml.safe_load((small["out"] / f"{task}.yaml").read_text())
+    config = load_yaml(small["out"] / f"{task}.yaml")
     assert config["task"] == task
     template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(config["doc_to_text"])
     assert all(template.render(**it) == neqa_prompt(it, method) for it in small["items"])
@@ -86,9 +96,50 @@ def test_committed_exports_are_current():
     assert len(rows) == len(items) == 1718
     assert all(r["prompt"] == neqa_prompt(it, "zeroshot") and r["answer_index"] == it["answer"]
                for r, it in zip(rows, items))
-    assert yaml.safe_load((out / "neqa.yaml").read_text())["dataset_kwargs"]["data_files"]["test"] == \
-        "data_pipeline/neqa.jsonl"
+    assert load_yaml(out / "neqa.yaml")["dataset_kwargs"]["data_file"] == "../neqa.jsonl"
+    assert (out / "neqa_data.py").read_text() == E.LOADER
     assert len(E.read_prize_csv(out / "task2_weak.csv")) == len(read_jsonl(DATA / "neqa_task2.jsonl"))
+
+
+def test_exported_data_loads_from_any_directory(small, tmp_path, monkeypatch):
+    """The loader beside the YAMLs reads the data relative to its own folder, wherever the harness runs."""
+    monkeypatch.chdir(tmp_path)
+    loader = load_module(small["out"] / "neqa_data.py")
+    neqa = loader.load_neqa(**load_yaml(small["out"] / "neqa.yaml")["dataset_kwargs"], version=1.0)
+    assert [dict(r) for r in neqa["test"]] == [{k: it[k] for k in neqa["test"].column_names} for it in small["items"]]
+    for name, n in (("neqa_prize_zeroshot", len(small["items"])), ("task2_prize_weak", len(small["task2"]))):
+        config = load_yaml(small["out"] / f"{name}.yaml")
+        assert config["custom_dataset"] == "!function neqa_data.load_prize"
+        assert (config["doc_to_choice"], config["doc_to_target"], config["target_delimiter"]) == \
+            ("classes", "answer_index", "")     # the harness's generic inverse-scaling multiple-choice config
+        table = loader.load_prize(**config["dataset_kwargs"])["test"]
+        assert len(table) == n and all(row["classes"] == [" A", " B"] for row in table)   # lists, not strings
+
+
+def test_exported_tasks_in_lm_evaluation_harness_from_another_directory(small, tmp_path, monkeypatch):
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (pip install lm-eval)")
+    from lm_eval.tasks import TaskManager
+    monkeypatch.chdir(tmp_path)
+    tasks = TaskManager(include_path=str(small["out"])).load(["neqa", "neqa_prize_fewshot", "task2_prize_strong"])
+    tasks = {name: task for name, task in _flatten(tasks).items()}
+    neqa, prize, t2 = tasks["neqa"], tasks["neqa_prize_fewshot"], tasks["task2_prize_strong"]
+    docs = list(neqa.test_docs())
+    assert [neqa.doc_to_text(d) for d in docs] == [neqa_prompt(it, "zeroshot") for it in small["items"]]
+    docs = list(prize.test_docs())
+    assert [prize.doc_to_text(d) for d in docs] == [neqa_prompt(it, "fewshot") for it in small["items"]]
+    assert all(prize.doc_to_choice(d) == [" A", " B"] for d in docs)
+    assert [prize.doc_to_target(d) for d in docs] == [it["answer"] for it in small["items"]]
+    assert [t2.doc_to_text(d) for d in t2.test_docs()] == [task2_prompt(t, "strong") for t in small["task2"]]
+
+
+def _flatten(loaded):
+    out = {}
+    for key, value in (loaded.get("tasks", loaded) if isinstance(loaded, dict) else loaded).items():
+        if isinstance(value, dict):
+            out.update(_flatten(value))
+        else:
+            out[getattr(key, "task", key) if not isinstance(key, str) else key] = value
+    return out
 
 
 @pytest.mark.parametrize("line, field", [

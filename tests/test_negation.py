@@ -1,5 +1,4 @@
 """The seven negation rules and their inverse, on hand-written stems and on the published release."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -174,6 +173,27 @@ def test_no_rule_for_which_questions_and_stems_ending_in_a_question_mark():
     assert neg("Which of these things") == Negation(None, None)             # "which" stem, no rule fits
 
 
+def test_prompt_rule_reads_the_last_clause_as_the_papers_notebook():
+    # an empty last clause (stem ending in "." or ",") gets no rule at all
+    assert neg("The bear in the wild needs to find other animals to feast.") == Negation(None, None)
+    assert neg("When warm winds blow across an area from off of the sea,") == Negation(None, None)
+    # "Which" starting the last clause (not the stem) blocks the prompt rule, and vice versa
+    assert neg("Dogs and cats, which of these") == Negation(None, None)
+    assert neg("Which animal is fast, cheetahs or the") == Negation("prompt", PROMPT0 + "Which animal is fast, "
+                                                                    "cheetahs or the")
+
+
+def test_fallback_reads_noun_compounds_and_plural_nouns_as_nouns():
+    assert neg("Polar bears live in").question == "Polar bears do not live in"
+    assert neg("Angler fish hunt by using").question == "Angler fish do not hunt by using"
+    assert neg("Wide tree rings mean").question == "Wide tree rings do not mean"
+    assert neg("The pressure in air drops very low, so clouds").rule == "prompt"
+    assert neg("Jim found birds living among").question == "Jim did not find birds living among"
+    # a verb after a noun subject is still a verb
+    assert neg("Sunlight transfers heat energy to").question == "Sunlight does not transfer heat energy to"
+    assert neg("a compass uses iron to").question == "a compass does not use iron to"
+
+
 def test_rule_applies_to_the_last_clause_only():
     stem = ("A person puts a potato in some embers on the edge of a campfire. The embers are")
     assert neg(stem).question == stem + " not"
@@ -187,8 +207,10 @@ def test_parser_name_reports_the_fallback():
         set_parser("stanza")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("spacy") is not None, reason="spaCy is installed here")
-def test_asking_for_spacy_without_spacy_fails_clearly():
+def test_asking_for_spacy_without_spacy_fails_clearly(monkeypatch):
+    from data_pipeline import negation
+    monkeypatch.setenv("NEQA_SPACY_MODEL", "no_such_spacy_model")   # whether or not spaCy itself is installed
+    monkeypatch.setattr(negation, "_NLP", None)
     with pytest.raises(RuntimeError, match="en_core_web_sm"):
         set_parser("spacy")
     assert parser_name() == "lemminflect-heuristic"

@@ -21,6 +21,7 @@ class ScoreResult:
     logprobs: list[float]                          # log p(option | context), per option
     top_token: str | None = None                   # most likely single next token (strict accuracy)
     surface_logprobs: list[float] | None = None    # per option: log(p(opt) + p(opt + ".")) over single next tokens
+    missing_options: int | None = None             # top-K reading only: options not in the list (their log-prob is a bound)
 
 
 @dataclass
