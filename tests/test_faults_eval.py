@@ -306,12 +306,13 @@ def test_api_failure_mid_chunk_keeps_the_finished_items(tmp_path, small_neqa):
             "base_url": "fake"}
     folder = tmp_path / "run"
     with FakeOpenAI(max_requests=25) as server:   # request 26 on fails (HTTP 400, not retried)
-        backend = OpenAIBackend("fake", base_url=server.url, concurrency=1, progress=False, max_retries=0)
+        backend = OpenAIBackend("fake", base_url=server.url, concurrency=1, progress=False, max_retries=0,
+                                scoring="top")
         with pytest.raises(Exception):
             evaluate_run(backend, TASK, "zeroshot", items, RunFolder(folder), info, progress=False)
     assert indices(folder) == list(range(25))
     with FakeOpenAI() as server:                   # the rerun asks only for the rest
-        backend = OpenAIBackend("fake", base_url=server.url, concurrency=4, progress=False)
+        backend = OpenAIBackend("fake", base_url=server.url, concurrency=4, progress=False, scoring="top")
         evaluate_run(backend, TASK, "zeroshot", items, RunFolder(folder), info, progress=False)
         assert len(server.requests) == 35
     assert indices(folder) == list(range(60))
