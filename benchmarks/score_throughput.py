@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from data_pipeline.cli import command  # noqa: E402
 from data_pipeline.export import write_harness_task  # noqa: E402
 from data_pipeline.io import DataError, write_jsonl  # noqa: E402
 from data_pipeline.prompts import neqa_prompt, prefix  # noqa: E402
@@ -355,6 +356,7 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.score_throughput", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

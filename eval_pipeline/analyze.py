@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipeline.cli import command
 from data_pipeline.io import DataError, atomic_open, save_figure
 
 PUBLISHED_CSV = Path(__file__).resolve().parent / "published" / "paper_figure_values.csv"
@@ -693,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "published", False) is False and getattr(args, "results_dir", "x") is None:

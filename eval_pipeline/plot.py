@@ -32,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from data_pipeline.cli import command
 from data_pipeline.io import DataError, atomic_open, read_json, save_figure  # noqa: E402
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import REPO_ROOT, Family, list_families, load_family  # noqa: E402
@@ -395,6 +396,7 @@ def plot(results_dir, x="auto", published=False, out_dir=None, any_items=False, 
     return {"points": plotted, "files": files + [out_dir / "points.csv"], "x": x}
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Draw Figure 2 (NeQA per prompt method) and Figure 4 (task 1, task 2, "
                                              "NeQA zero-shot) from every summary.json under RESULTS_DIR.")

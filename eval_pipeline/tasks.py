@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from data_pipeline.io import DataError, FieldError, read_jsonl
+from data_pipeline.io import DataError, FieldError, UsageError, read_jsonl, read_text
 from data_pipeline.prompts import CLOZE, LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
 from data_pipeline.schema import check_neqa
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest
@@ -70,11 +71,9 @@ def _prize_record(r: dict) -> dict:
 
 def load_prize(path) -> list[dict]:
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, None, None, "file not found")
     if path.suffix.lower() == ".csv":
         items = []
-        with open(path, encoding="utf-8", newline="") as f:
+        with io.StringIO(read_text(path), newline="") as f:   # read_text: DataError for a folder or other bytes
             reader = csv.DictReader(f)
             missing = {"prompt", "classes", "answer_index"} - set(reader.fieldnames or [])
             if missing:
@@ -138,7 +137,7 @@ class Task:
 
     def check_prompt(self, method: str) -> None:
         if method not in self.prompts:
-            raise ValueError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
+            raise UsageError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
 
 
 def _load_neqa(path):
@@ -159,7 +158,7 @@ TASKS = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name]
 
 

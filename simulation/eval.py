@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_pipeline.cli import command
 from data_pipeline.io import DataError, atomic_open, save_figure
 from simulation import sentiment
 from simulation.loop import resolve_device
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging

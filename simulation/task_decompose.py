@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipeline.cli import command
 from data_pipeline.io import DataError, atomic_open, read_json, save_figure
 
 FIG_NAME = "fig5_task_decomposition"
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.points < 3:

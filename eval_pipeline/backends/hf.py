@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from data_pipeline.io import UsageError
 from eval_pipeline.backends.base import Backend, GenerateRequest, ScoreRequest, ScoreResult
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -527,7 +528,7 @@ class HFBackend(Backend):
                 plans.append(("multi", first, len(pairs)))
         for r in rows:
             if len(r.ids) > self.max_length:
-                raise ValueError(f"a prompt of {len(r.ids)} tokens exceeds {self.model_name}'s maximum length "
+                raise UsageError(f"a prompt of {len(r.ids)} tokens exceeds {self.model_name}'s maximum length "
                                  f"{self.max_length}")
         # every read position must lie after the reused prefix: keep at least (ids - first read) tokens
         min_suffix = [len(r.ids) - r.reads[0][0] for r in rows]
@@ -565,7 +566,7 @@ class HFBackend(Backend):
         ids = [self._with_start(x) for x in self.encode_many([r.context for r in requests])]
         for x in ids:
             if len(x) >= self.max_length:
-                raise ValueError(f"a prompt of {len(x)} tokens leaves no room to generate in {self.model_name}")
+                raise UsageError(f"a prompt of {len(x)} tokens leaves no room to generate in {self.model_name}")
         n_prefix, kv, use = self._split_prefix(ids, shared_prefix, [1] * len(ids))
         self.last_paths = {"prefix-cache" if u else "plain" for u in use} if ids else set()
         out: list[str | None] = [None] * len(requests)
