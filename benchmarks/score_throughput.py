@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from data_pipeline.cli import command
 from data_pipeline.export import write_harness_task
 from data_pipeline.prompts import neqa_prompt, prefix
 from data_pipeline.schema import load_neqa
@@ -331,6 +332,7 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.score_throughput", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

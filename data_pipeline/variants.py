@@ -25,6 +25,7 @@ from pathlib import Path
 
 from neqa.io import DataError, write_jsonl
 
+from .cli import check_outputs, command
 from .schema import load_neqa
 
 SAME, DIFFERENT = "the same", "different"
@@ -136,6 +137,7 @@ def write_variants(items: list[dict], out_dir, name: str, originals: dict | None
     return lines
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipeline.variants", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,31 +151,30 @@ def main(argv=None) -> int:
     ap.add_argument("--no-originals", action="store_true",
                     help="do not use the OpenBookQA original stems; always remove the negation by rule")
     args = ap.parse_args(argv)
-    try:
-        items = load_neqa(args.input)
-        originals = None
-        if not args.no_originals:
-            from .sources import load_openbookqa
-            originals = {r["id"]: r for r in load_openbookqa("all")}
-        plain = None
-        if args.plain:
-            plain = load_neqa(args.plain)
-            if len(plain) != len(items):
-                raise DataError(args.plain, None, None, f"{len(plain)} items, but {args.input} has {len(items)}")
-        inp = Path(args.input)
-        out_dir = Path(args.out_dir) if args.out_dir else inp.parent
-        name = args.name or inp.name.removesuffix(".jsonl")
-        for line in write_variants(items, out_dir, name, originals=originals, plain=plain):
-            print(line)
-        if args.compare:
-            ref = load_neqa(args.compare)
-            ours = plain if plain is not None else task1_items(items, originals)
-            if len(ref) != len(ours):
-                raise DataError(args.compare, None, None, f"{len(ref)} items, but {args.input} has {len(items)}")
-            print(format_agreement(agreement(ours, ref), args.compare))
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    inp = Path(args.input)
+    out_dir = Path(args.out_dir) if args.out_dir else inp.parent
+    name = args.name or inp.name.removesuffix(".jsonl")
+    outputs = ([] if args.plain else [out_dir / f"{name}_task1.jsonl"]) + [out_dir / f"{name}_task2.jsonl"]
+    check_outputs(outputs, [args.input, args.plain, args.compare])
+    # every input is read and checked before any output is written
+    items = load_neqa(args.input)
+    originals = None
+    if not args.no_originals:
+        from .sources import load_openbookqa
+        originals = {r["id"]: r for r in load_openbookqa("all")}
+    plain = None
+    if args.plain:
+        plain = load_neqa(args.plain)
+        if len(plain) != len(items):
+            raise DataError(args.plain, None, None, f"{len(plain)} items, but {args.input} has {len(items)}")
+    ref = load_neqa(args.compare) if args.compare else None
+    if ref is not None and len(ref) != len(items):
+        raise DataError(args.compare, None, None, f"{len(ref)} items, but {args.input} has {len(items)}")
+    for line in write_variants(items, out_dir, name, originals=originals, plain=plain):
+        print(line)
+    if ref is not None:
+        ours = plain if plain is not None else task1_items(items, originals)
+        print(format_agreement(agreement(ours, ref), args.compare))
     return 0
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipeline.cli import command
 from eval_pipeline.registry import PUBLISHED_CSV
 from neqa import io as neqa_io
 from neqa.figures import save_figure
@@ -223,6 +224,7 @@ def _pairs(values) -> list[tuple[str, str]]:
 
 def cmd_decompose(args) -> int:
     import warnings
+
     from eval_pipeline.decompose import decompose, published_series
     out_dir = _out_dir(args)
     pairs = _pairs(args.pairs)
@@ -399,8 +401,8 @@ def _plot_slice_sandwich(runs, out_dir, ncols, xlabel):
 # ----------------------------------------------------------------------------- trajectories
 
 def cmd_trajectories(args) -> int:
-    from neqa.results import load_summaries
     from eval_pipeline.trajectories import compare_predictors, nested_comparison, trajectory_table
+    from neqa.results import load_summaries
     out_dir = _out_dir(args)
     traj = trajectory_table(load_summaries(args.results_dir), args.runs)
     if args.losses:
@@ -475,8 +477,14 @@ def _fill_losses(traj, path):
 
 def cmd_fits(args) -> int:
     import warnings
-    from eval_pipeline.fits import (bootstrap_intervals, chinchilla_identifiable, fit_broken_power_law,
-                                    fit_chinchilla, fit_power_law)
+
+    from eval_pipeline.fits import (
+        bootstrap_intervals,
+        chinchilla_identifiable,
+        fit_broken_power_law,
+        fit_chinchilla,
+        fit_power_law,
+    )
     out_dir = _out_dir(args)
     rows, curves = [], []
     rng = np.random.default_rng(args.seed)
@@ -551,8 +559,8 @@ def cmd_fits(args) -> int:
 def _chinchilla_rows(args, bootstrap_intervals, chinchilla_identifiable, fit_chinchilla):
     """One row per family: the Chinchilla fit on (N, D, validation loss) of every checkpoint, or why
     it cannot be made (no validation loss; N and D not separable)."""
-    from neqa.results import load_summaries
     from eval_pipeline.trajectories import trajectory_table
+    from neqa.results import load_summaries
     summ = load_summaries(args.results_dir)
     out = []
     for family, g in summ.groupby("family", dropna=False):
@@ -686,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "published", False) is False and getattr(args, "results_dir", "x") is None:

@@ -32,10 +32,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from neqa.figures import save_figure  # noqa: E402
-from neqa.io import DataError, atomic_open, read_json  # noqa: E402
+from data_pipeline.cli import command
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import PUBLISHED_CSV, Family, list_families, load_family  # noqa: E402
+from neqa.figures import save_figure
+from neqa.io import DataError, atomic_open, read_json
 from neqa.paths import REPO_ROOT  # noqa: E402
 
 COLUMNS = ["family", "member", "params", "flops", "order", "task", "prompt", "accuracy", "ci_lo", "ci_hi",
@@ -396,6 +397,7 @@ def plot(results_dir, x="auto", published=False, out_dir=None, any_items=False, 
     return {"points": plotted, "files": files + [out_dir / "points.csv"], "x": x}
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Draw Figure 2 (NeQA per prompt method) and Figure 4 (task 1, task 2, "
                                              "NeQA zero-shot) from every summary.json under RESULTS_DIR.")

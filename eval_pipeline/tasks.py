@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from data_pipeline.prompts import CLOZE, LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, n
 from data_pipeline.schema import check_neqa, check_task2
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest
 from eval_pipeline.metrics import surface_forms
-from neqa.io import DataError, FieldError, read_jsonl
+from neqa.io import DataError, FieldError, UsageError, read_jsonl, read_text
 from neqa.paths import REPO_ROOT
 
 LETTER_OPTIONS = [" " + letter for letter in LETTERS]   # the answer token the paper read: " A" vs " B"
@@ -66,11 +67,9 @@ def _prize_record(r: dict) -> dict:
 
 def load_prize(path) -> list[dict]:
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, None, None, "file not found")
     if path.suffix.lower() == ".csv":
         items = []
-        with open(path, encoding="utf-8", newline="") as f:
+        with io.StringIO(read_text(path), newline="") as f:   # read_text: DataError for a folder or other bytes
             reader = csv.DictReader(f)
             missing = {"prompt", "classes", "answer_index"} - set(reader.fieldnames or [])
             if missing:
@@ -140,7 +139,7 @@ class Task:
 
     def check_prompt(self, method: str) -> None:
         if method not in self.prompts:
-            raise ValueError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
+            raise UsageError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
 
 
 def _load_neqa(path):
@@ -166,7 +165,7 @@ TASKS = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name]
 
 

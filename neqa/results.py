@@ -97,6 +97,20 @@ def _check_item(r: dict) -> None:
         raise FieldError("correct", "missing")
 
 
+def _unique_index(check):
+    """A record validator that also refuses an index seen before in the file (two writers mixed)."""
+    seen = set()
+
+    def validate(r: dict) -> None:
+        check(r)
+        if "index" in r:
+            if r["index"] in seen:
+                from data_pipeline.io import FieldError
+                raise FieldError("index", f"duplicate index {r['index']!r} (two runs mixed in one folder)")
+            seen.add(r["index"])
+    return validate
+
+
 def load_items(results_dir, summaries: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per item record, with family, member, base_member, step, task, prompt columns added."""
     if summaries is None:
@@ -104,7 +118,7 @@ def load_items(results_dir, summaries: pd.DataFrame | None = None) -> pd.DataFra
     frames = []
     for s in summaries.to_dict("records"):
         path = Path(s["run_dir"]) / "items.jsonl"
-        recs = read_jsonl(path, _check_item)
+        recs = read_jsonl(path, _unique_index(_check_item))
         f = pd.DataFrame(recs)
         if "index" not in f:
             f["index"] = range(len(f))

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_pipeline.cli import command
+from data_pipeline.io import atomic_open
 from eval_pipeline.trends import classify_trend
 
 FIG5_SIM_N = 100_000  # the simulated curves are exact; a large n makes the bootstrap noise-free
@@ -62,7 +64,8 @@ def section_data(results: Path, out: Path, check_json: Path | None) -> list[str]
         lines += [f"Root-verb finder: {rep['parser']}.", "", "| published rule | n | agree | rate |", "|---|---|---|---|"]
         for rule, r in rep["per_rule"].items():
             lines.append(f"| {rule} | {r['n']} | {r['agree']} | {100 * r['rate']:.1f}% |")
-        lines += [f"| all rule-made | {rep['n']} | {rep['agree']} | {100 * rep['rate']:.1f}% |", ""]
+        total = "-" if rep["rate"] is None else f"{100 * rep['rate']:.1f}%"
+        lines += [f"| all rule-made | {rep['n']} | {rep['agree']} | {total} |", ""]
     lines.append(_img(results / "figures" / "fig3_neqa_stats.png", out, "Figure 3: make-up of NeQA"))
     return lines
 
@@ -214,6 +217,7 @@ def section_analyses(results: Path, out: Path) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results", help="folder holding figures/ (default: results)")
@@ -239,8 +243,8 @@ def main(argv=None) -> int:
     note = Path(args.family_run) / "NOTE.md"
     if note.exists():
         lines += [note.read_text()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    with atomic_open(out) as f:   # a crash leaves the previous report, never half of one
+        f.write("\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0
 

@@ -6,6 +6,8 @@
 #
 # Every stage skips work whose outputs are already complete (trained models, finished evaluation runs),
 # so rerunning after a crash continues where it stopped. Delete runs/ to start from scratch.
+# Evaluation runs are keyed by the models' weights: results left by other weights (e.g. the committed
+# results/eval when this machine trained the family anew) are recomputed (--replace), never reused.
 case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 QUICK=""
 case "${1:-}" in
@@ -40,7 +42,7 @@ stage "3/6 offline family: generate TinyWorld, train the ladder, fit loss scalin
 python -m simulation.family $QUICK --quiet
 
 stage "4/6 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
-FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT bash eval_pipeline/run.sh
+FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
 
 stage "5/6 analysis: trend shapes, measured task composition, accuracy along training"
 python -m eval_pipeline.analyze trends "$OUT/eval"
@@ -49,7 +51,7 @@ revisions=$(python -c "import sys; from eval_pipeline.registry import load_famil
 print(' '.join(sorted({r for m in load_family(sys.argv[1]).members for r in m.revisions})))" "$FAMILY")
 for rev in $revisions; do   # every saved checkpoint, read the way these small models can be read (cloze)
   python -m eval_pipeline.evaluate --family "$FAMILY" --revision "$rev" --task neqa,task1 --prompt cloze \
-    --output-dir "$OUT/trajectories" --no-progress ${LIMIT:+--limit $LIMIT} > /dev/null
+    --output-dir "$OUT/trajectories" --no-progress --replace ${LIMIT:+--limit $LIMIT} > /dev/null
 done
 python -m eval_pipeline.analyze trajectories "$OUT/trajectories" --runs "$FAMILY_RUN"
 for analysis in trends decompose slice-sandwich; do   # the papers' own numbers and released data

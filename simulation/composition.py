@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipeline.cli import command
 from neqa.figures import save_figure
 from neqa.io import DataError, read_json, write_csv
 from neqa.maths import compose, linear, sigmoid
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.points < 3:

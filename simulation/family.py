@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
+from data_pipeline.cli import command, device, non_negative_int, positive_int
 from neqa.checkpoints import FINAL, saved_steps
 from neqa.figures import save_figure
-from neqa.io import DataError, atomic_open, write_csv, write_json
+from neqa.io import UsageError, atomic_open, write_csv, write_json
 from neqa.paths import REPO_ROOT, repo_relative
 from simulation import world as W
 
@@ -124,7 +125,7 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
         wanted = set(args.members.split(","))
         unknown = wanted - {m[0] for m in ladder}
         if unknown:
-            raise ValueError(f"--members: unknown member(s) {', '.join(sorted(unknown))}; "
+            raise UsageError(f"--members: unknown member(s) {', '.join(sorted(unknown))}; "
                              f"choose from {', '.join(m[0] for m in ladder)}")
         ladder = [m for m in ladder if m[0] in wanted]
 
@@ -153,7 +154,10 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
             f"{steps} steps x {tokens_per_step} tokens")
         skipped = is_complete(out / name / FINAL)
         t0 = time.perf_counter()
-        hist = train(model, stream, cfg, out / name, val_tokens=val, tokenizer=tok, log=log)
+        settings = {"n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "n_positions": N_POSITIONS,
+                    "vocab_size": len(tok), "world": asdict(world_cfg)}
+        hist = train(model, stream, cfg, out / name, val_tokens=val, tokenizer=tok, log=log, settings=settings,
+                     restart=getattr(args, "restart", False))
         seconds = time.perf_counter() - t0
         histories[name] = hist
         final = [h for h in hist if h.get("val_loss") is not None]
@@ -190,6 +194,7 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
     return summary
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Generate TinyWorld data, train the tinyworld model ladder, fit and "
                                              "draw loss scaling, write OUT/family.yaml (the family the evaluator reads).")
@@ -202,12 +207,15 @@ def main(argv=None) -> int:
     ap.add_argument("--yaml", default=None, help="family YAML to write (default: OUT/family.yaml, which "
                     "`--family tinyworld` (or tinyworld-quick) finds)")
     ap.add_argument("--members", default=None, help="comma-separated subset of the ladder to train")
-    ap.add_argument("--tokens", type=int, default=None, help="training tokens per member (default: 262144, "
-                    "quick: 12288)")
-    ap.add_argument("--batch-size", type=int, default=16, help="sequences per step (default: 16)")
-    ap.add_argument("--seq-len", type=int, default=64, help="tokens per sequence (default: 64)")
-    ap.add_argument("--checkpoints", type=int, default=4, help="intermediate checkpoints per member (default: 4)")
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    ap.add_argument("--tokens", type=positive_int, default=None, help="training tokens per member (default: "
+                    "262144, quick: 12288)")
+    ap.add_argument("--batch-size", type=positive_int, default=16, help="sequences per step (default: 16)")
+    ap.add_argument("--seq-len", type=positive_int, default=64, help="tokens per sequence (default: 64)")
+    ap.add_argument("--checkpoints", type=non_negative_int, default=4,
+                    help="intermediate checkpoints per member (default: 4)")
+    ap.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda | cuda:N (default: auto)")
+    ap.add_argument("--restart", action="store_true",
+                    help="train every member again from nothing (needed to change a member's settings)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     W.add_knobs(ap)
     args = ap.parse_args(argv)
@@ -215,11 +223,7 @@ def main(argv=None) -> int:
         args.out = "runs/tinyworld-quick" if args.quick else "runs/tinyworld"
     if args.tokens is None:
         args.tokens = 12288 if args.quick else 262144
-    try:
-        run_family(args, W.config_from_args(args))
-    except (ValueError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    run_family(args, W.config_from_args(args))
     return 0
 
 

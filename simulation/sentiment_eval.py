@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_pipeline.cli import command
 from neqa.device import resolve_device
 from neqa.figures import save_figure
 from neqa.io import DataError, write_csv
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging

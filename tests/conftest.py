@@ -90,3 +90,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tiny_model_dir_2(tmp_path_factory) -> Path:
     """A second tiny model (different weights), e.g. to check that results of two models never mix."""
     return make_tiny_model(tmp_path_factory.mktemp("tiny-gpt2-b") / "model", seed=1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault: a fault-injection test (bad input, crash, concurrency, hostile "
+                                       "data); `pytest -m fault` runs the suite the README counts")

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from data_pipeline.io import UsageError
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest, get_backend
 from eval_pipeline.backends.openai_api import APIError, OpenAIBackend, read_echo, read_top_logprobs
 from eval_pipeline.metrics import surface_forms, surface_logprobs
@@ -187,7 +188,7 @@ def test_generate_uses_stop_and_greedy(key):
 
 def test_missing_key_without_base_url_is_an_error(monkeypatch):
     monkeypatch.delenv("NEQA_MISSING_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="NEQA_MISSING_KEY"):
+    with pytest.raises(UsageError, match="NEQA_MISSING_KEY"):
         OpenAIBackend("gpt-x", api_key_env="NEQA_MISSING_KEY")
 
 

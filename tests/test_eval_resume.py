@@ -7,6 +7,7 @@ import pytest
 from conftest import REPO
 
 from data_pipeline.schema import load_neqa
+from eval_pipeline.backends.base import Backend
 from eval_pipeline.backends.hf import HFBackend
 from eval_pipeline.evaluate import evaluate_run
 from eval_pipeline.runs import RunFolder, RunMismatchError, run_key
@@ -22,7 +23,7 @@ class Killed(RuntimeError):
     pass
 
 
-class DiesAfter:
+class DiesAfter(Backend):
     """Wraps a backend and raises on its (n+1)-th call, like a process killed part-way."""
 
     def __init__(self, backend, n_calls):
@@ -33,6 +34,9 @@ class DiesAfter:
             raise Killed()
         self.left -= 1
         return self.backend.score(requests, shared_prefix)
+
+    def generate(self, requests, shared_prefix=""):
+        raise NotImplementedError
 
     def describe(self):
         return self.backend.describe()

@@ -49,6 +49,15 @@ class Backend(ABC):
     def generate(self, requests: list[GenerateRequest], shared_prefix: str = "") -> list[str]:
         """Greedy continuation of each context (without the context), cut at `stop` (exclusive)."""
 
+    def score_iter(self, requests: list[ScoreRequest], shared_prefix: str = ""):
+        """score(), one result at a time in request order, each as soon as it is known, so that a caller can
+        save what is done before a failure. This default scores all requests at once."""
+        yield from self.score(requests, shared_prefix)
+
+    def generate_iter(self, requests: list[GenerateRequest], shared_prefix: str = ""):
+        """generate(), one text at a time in request order (see score_iter)."""
+        yield from self.generate(requests, shared_prefix)
+
     @abstractmethod
     def describe(self) -> dict:
         """model, revision, dtype, n_params, scoring_path ("prefix-cache", "plain", "api", ...)."""

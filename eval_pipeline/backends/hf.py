@@ -30,6 +30,7 @@ import torch
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest, ScoreResult, TokenizedBackend
 from eval_pipeline.backends.packed import probe_rows, register_packed_attention, run_packed, run_probed
 from neqa.device import n_params, resolve_device, resolve_dtype
+from neqa.io import UsageError
 from neqa.maths import common_length
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -346,7 +347,7 @@ class HFBackend(TokenizedBackend):
                 rows += [_Row(c + o[:-1], [(len(c) - 1 + j, [t]) for j, t in enumerate(o)]) for c, o in pairs]
         for r in rows:
             if len(r.ids) > self.max_length:
-                raise ValueError(f"a prompt of {len(r.ids)} tokens exceeds {self.model_name}'s maximum length "
+                raise UsageError(f"a prompt of {len(r.ids)} tokens exceeds {self.model_name}'s maximum length "
                                  f"{self.max_length}")
         # every read position must lie after the reused prefix: keep at least (ids - first read) tokens
         min_suffix = [len(r.ids) - r.reads[0][0] for r in rows]
@@ -377,7 +378,7 @@ class HFBackend(TokenizedBackend):
         ids = [self.with_start(x) for x in self.encode_many([r.context for r in requests])]
         for x in ids:
             if len(x) >= self.max_length:
-                raise ValueError(f"a prompt of {len(x)} tokens leaves no room to generate in {self.model_name}")
+                raise UsageError(f"a prompt of {len(x)} tokens leaves no room to generate in {self.model_name}")
         n_prefix, kv, use = self._split_prefix(ids, shared_prefix, [1] * len(ids))
         self.last_paths = {"prefix-cache" if u else "plain" for u in use} if ids else set()
         out: list[str | None] = [None] * len(requests)
