@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from .io import DataError, UsageError
+from neqa.io import DataError, UsageError
 
 
 def command(main):

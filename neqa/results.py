@@ -105,7 +105,7 @@ def _unique_index(check):
         check(r)
         if "index" in r:
             if r["index"] in seen:
-                from data_pipeline.io import FieldError
+                from neqa.io import FieldError
                 raise FieldError("index", f"duplicate index {r['index']!r} (two runs mixed in one folder)")
             seen.add(r["index"])
     return validate

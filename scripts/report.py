@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from data_pipeline.cli import command
-from data_pipeline.io import atomic_open
 from eval_pipeline.trends import classify_trend
+from neqa.io import atomic_open
 
 FIG5_SIM_N = 100_000  # the simulated curves are exact; a large n makes the bootstrap noise-free
 

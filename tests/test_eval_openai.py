@@ -3,12 +3,12 @@ import json
 import math
 
 import pytest
+from fake_openai_server import CHAT_MODEL, NO_LOGPROBS_MODEL, FakeOpenAI, HFScorer
 
-from data_pipeline.io import UsageError
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest, get_backend
 from eval_pipeline.backends.openai_api import APIError, OpenAIBackend, read_echo, read_top_logprobs
 from eval_pipeline.metrics import surface_forms, surface_logprobs
-from fake_openai_server import CHAT_MODEL, NO_LOGPROBS_MODEL, FakeOpenAI, HFScorer
+from neqa.io import UsageError
 
 SECRET = "sk-test-DO-NOT-WRITE-0123456789"
 AB = [" A", " B"]

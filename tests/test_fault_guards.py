@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import REPO
+from test_faults_train import Crash, cfg, crashing_batches, model, stream
 
 from eval_pipeline.evaluate import main as evaluate_main
 from simulation.loop import train
-
-from test_faults_train import Crash, cfg, crashing_batches, model, stream
 
 
 @pytest.fixture(autouse=True)
@@ -67,8 +65,8 @@ def last_line(err: str) -> str:
 
 @pytest.fixture
 def small_neqa(tmp_path):
-    from data_pipeline.io import write_jsonl
     from data_pipeline.schema import load_neqa
+    from neqa.io import write_jsonl
     path = tmp_path / "small.jsonl"
     write_jsonl(path, load_neqa(REPO / "data_pipeline" / "neqa_100.jsonl")[:6])
     return path

@@ -12,17 +12,16 @@ import sys
 import time
 
 import pytest
+from conftest import REPO
+from fake_openai_server import FakeOpenAI
 
-from data_pipeline.io import DataError, write_jsonl
 from data_pipeline.schema import load_neqa
 from eval_pipeline import evaluate
 from eval_pipeline.backends.base import Backend, ScoreResult
 from eval_pipeline.evaluate import evaluate_run, main
 from eval_pipeline.runs import RunFolder, RunMismatchError
 from eval_pipeline.tasks import get_task
-
-from conftest import REPO
-from fake_openai_server import FakeOpenAI
+from neqa.io import DataError, write_jsonl
 
 pytestmark = pytest.mark.fault
 
@@ -139,7 +138,7 @@ def test_resume_rejects_duplicate_indices(tmp_path):
 
 
 def test_load_items_rejects_duplicate_indices(tmp_path):
-    from eval_pipeline.results import load_items
+    from neqa.results import load_items
     folder = tmp_path / "fam" / "m" / "neqa__zeroshot"
     _write_run(folder, [{"index": 0, "correct": True}, {"index": 1, "correct": False}, {"index": 0, "correct": True}],
                META)

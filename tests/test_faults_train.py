@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 
-from data_pipeline.io import DataError
 import simulation.loop as loop
-from simulation import family, train as train_cli
+from neqa.io import DataError
+from simulation import family
+from simulation import sentiment_train as train_cli
 from simulation.loop import TrainConfig, read_log, save_pretrained_atomic, train
 from simulation.model import make_model
-
-from conftest import REPO
 
 pytestmark = pytest.mark.fault
 
@@ -169,6 +169,7 @@ def test_final_folder_survives_a_failed_replacement(tmp_path, monkeypatch):
 
 def test_tokenizer_folder_survives_a_failed_save(tmp_path, monkeypatch):
     from transformers import PreTrainedTokenizerFast
+
     from simulation import world as W
     small = W.WorldConfig(seed=3, entities_per_kind=8, statement_repeats=3, question_repeats=2, vocab_size=400)
     out = tmp_path / "data"
