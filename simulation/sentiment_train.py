@@ -84,7 +84,7 @@ def train_one(args, size: int, ratio: float, train_reviews: list[dict], source: 
                       warmup=max(args.steps // 10, 1), seed=args.seed, device=args.device,
                       log_every=max(args.steps // 10, 1), progress=not args.quiet)
     already_done = not args.restart and is_complete(out / "final") and (out / "run.json").exists()
-    settings = {"task": args.task, "init": args.init, "size": size, "shape": shape, "ratio": ratio, "source": source,
+    settings = {"task": "sentiment", "init": args.init, "size": size, "shape": shape, "ratio": ratio, "source": source,
                 "n_train": len(train_reviews), "objective": args.objective}
     t0 = time.perf_counter()
     history = train(model, batches, cfg, out, tokenizer=tokenizer, log=print, settings=settings,
