@@ -14,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from data_pipeline.io import DataError, read_jsonl
+from data_pipeline.cli import command
+from neqa.io import UsageError, read_jsonl
 
 
 def compare(a: list[dict], b: list[dict], tolerance: float) -> dict:
@@ -39,6 +40,7 @@ def compare(a: list[dict], b: list[dict], tolerance: float) -> dict:
             "ok": acc_a == acc_b and (max_diff is None or max_diff <= tolerance)}
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare_runs", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_a", help="run folder holding items.jsonl")
@@ -48,12 +50,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not args.tolerance >= 0:
         ap.error("--tolerance must be a non-negative number")
+    runs = [read_jsonl(Path(r) / "items.jsonl") for r in (args.run_a, args.run_b)]
     try:
-        runs = [read_jsonl(Path(r) / "items.jsonl") for r in (args.run_a, args.run_b)]
         result = compare(*runs, tolerance=args.tolerance)
-    except (DataError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (ValueError, KeyError) as e:   # runs of other items or prompts, records without the fields compared
+        raise UsageError(f"{args.run_a} vs {args.run_b}: {e.args[0] if e.args else e}") from None
     diff = result["max_abs_logprob_diff"]
     print(f"{args.run_a} vs {args.run_b}: {result['n_items']} items; accuracy {result['accuracy_a']:.3f} vs "
           f"{result['accuracy_b']:.3f} ({'equal' if result['accuracy_equal'] else 'DIFFERENT'}); max |Δ log p| "

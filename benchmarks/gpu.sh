@@ -68,7 +68,7 @@ done
 
 echo "== 3. the vLLM backend"
 if python -c "import vllm" 2> /dev/null; then
-  folder=$(python -c "import sys; from eval_pipeline.gguf import dequantised, is_gguf
+  folder=$(python -c "import sys; from eval_pipeline.backends.gguf import dequantised, is_gguf
 m = sys.argv[1]; print(dequantised(m)[0] if is_gguf(m) else m)" "$MODEL")
   python -m eval_pipeline.evaluate "${common[@]}" --model "$folder" --backend vllm --dtype float32 --output-dir "$OUT/vllm"
   for p in zeroshot fewshot; do

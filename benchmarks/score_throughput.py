@@ -6,7 +6,7 @@
 
 Offline: a GPT-2-shaped model (random weights) and a byte-level BPE tokenizer trained here on NeQA and
 OpenBookQA text are saved in a temporary folder; or --model names a model folder or a quantised .gguf file
-(both sides then load the same dequantised float32 copy: eval_pipeline/gguf.py). For each prompt, both sides score the same NeQA items:
+(both sides then load the same dequantised float32 copy: eval_pipeline/backends/gguf.py). For each prompt, both sides score the same NeQA items:
 - ours:    eval_pipeline.backends.hf.HFBackend.score (the prompt's shared prefix passed in);
 - lm-eval: lm_eval.simple_evaluate(model=HFLM(...)) on a task YAML rendered by data_pipeline.export,
            whose doc_to_text equals prompts.neqa_prompt(item, method) and whose choices are " A" / " B".
@@ -35,14 +35,15 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from data_pipeline.export import write_harness_task  # noqa: E402
-from data_pipeline.io import DataError, write_jsonl  # noqa: E402
-from data_pipeline.prompts import neqa_prompt, prefix  # noqa: E402
-from data_pipeline.schema import load_neqa  # noqa: E402
+from data_pipeline.cli import command
+from data_pipeline.export import write_harness_task
+from data_pipeline.prompts import neqa_prompt, prefix
+from data_pipeline.schema import load_neqa
+from neqa.device import n_params, non_embedding_params
+from neqa.io import DataError, write_jsonl
+from neqa.maths import common_length
+from neqa.paths import REPO_ROOT as REPO
+from neqa.tokenizer import byte_bpe
 
 OPTIONS = [" A", " B"]
 PROMPTS = ("zeroshot", "fewshot", "fewshot_hint")
@@ -60,13 +61,6 @@ def task_name(method: str) -> str:
     return f"neqa_bench_{method}"
 
 
-def common_length(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
-
-
 def unique_tokens(prefix_ids: list[int], prompt_ids: list[list[int]]) -> int:
     """Tokens a scorer must run at least once: the shared prefix once, then every prompt's own rest."""
     if not prompt_ids:
@@ -77,15 +71,6 @@ def unique_tokens(prefix_ids: list[int], prompt_ids: list[list[int]]) -> int:
 
 def useful_flops(n_unique_tokens: int, n_answers: int, nonembedding_params: int, d_model: int, vocab: int) -> float:
     return 2.0 * n_unique_tokens * nonembedding_params + 2.0 * n_answers * d_model * vocab
-
-
-def nonembedding_params(model) -> int:
-    """Parameters outside the token and position embeddings (GPT-2 ties its output layer to the former)."""
-    skip = {id(p) for m in (model.get_input_embeddings(),) for p in m.parameters()}
-    for name, module in model.named_modules():
-        if name.endswith("wpe") or name.endswith("embed_positions"):
-            skip |= {id(p) for p in module.parameters()}
-    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
 
 
 def lm_eval_logprobs(samples: list[dict], prompts: list[str]) -> list[list[float]]:
@@ -128,25 +113,17 @@ def _tokenizer_text(items: list[dict]) -> list[str]:
 def build_model(path: Path, size: str, items: list[dict], seed: int = 0) -> dict:
     """Save a randomly initialised GPT-2-shaped model and a locally trained tokenizer to `path`."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(_tokenizer_text(items), trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>")
+    fast = byte_bpe(_tokenizer_text(items), TOKENIZER_VOCAB)
     shape = dict(MODEL_SIZES[size])
-    shape["vocab_size"] = shape["vocab_size"] or tok.get_vocab_size()
+    shape["vocab_size"] = shape["vocab_size"] or len(fast)
     torch.manual_seed(seed)
     config = GPT2Config(n_positions=1024, bos_token_id=0, eos_token_id=0, **shape)
     model = GPT2LMHeadModel(config).eval()
     model.save_pretrained(path)
     fast.save_pretrained(path)
-    return {"params": sum(p.numel() for p in model.parameters()), "nonembedding_params": nonembedding_params(model),
+    return {"params": sum(p.numel() for p in model.parameters()), "nonembedding_params": non_embedding_params(model),
             "d_model": config.n_embd, "vocab": config.vocab_size, "n_layer": config.n_layer}
 
 
@@ -154,11 +131,11 @@ def existing_model(model: str) -> tuple[str, dict]:
     """A model folder, or a .gguf file's dequantised copy, and the numbers the report needs."""
     import torch
     from transformers import AutoModelForCausalLM
-    from eval_pipeline.gguf import dequantised, is_gguf
+    from eval_pipeline.backends.gguf import dequantised, is_gguf
     folder = str(dequantised(model)[0]) if is_gguf(model) else model
     net = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     cfg = net.config.get_text_config()
-    return folder, {"params": sum(p.numel() for p in net.parameters()), "nonembedding_params": nonembedding_params(net),
+    return folder, {"params": n_params(net), "nonembedding_params": non_embedding_params(net),
                     "d_model": cfg.hidden_size, "vocab": cfg.vocab_size, "n_layer": cfg.num_hidden_layers}
 
 
@@ -387,6 +364,7 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.score_throughput", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -422,7 +400,7 @@ def main(argv=None) -> int:
         return 2
     print(format_table(report))
     if args.json:
-        from data_pipeline.io import write_json
+        from neqa.io import write_json
         write_json(args.json, report)
     return 0
 

@@ -25,7 +25,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .io import DataError, write_jsonl
+from neqa.io import UsageError, write_jsonl
+
+from .cli import check_outputs, command
 from .sources import load_negated_lama, load_openbookqa
 
 QUOTAS = {"not/be": 100, "not/because": 100, "not/do": 100, "not/modal": 100, "prompt": 50, "gold/un-in-": 50}
@@ -33,7 +35,7 @@ NEGATED_RULES = ("not/be", "not/because", "not/do", "not/modal", "prompt")  # ri
 DEFAULT_OUT = "runs/data/neqa_rebuilt.jsonl"
 
 
-class BuildError(ValueError):
+class BuildError(UsageError):
     """The sources cannot fill the requested make-up."""
 
 
@@ -136,6 +138,7 @@ def makeup(items: list[dict]) -> Counter:
     return Counter(it["metadata"].get("negation_rule") or f"lama:{it['metadata'].get('dataset')}" for it in items)
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipeline.build", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,29 +151,30 @@ def main(argv=None) -> int:
     ap.add_argument("--strict", action="store_true", help="fail when a rule cannot fill its quota")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    try:
-        obqa = load_openbookqa("all", prefer_hub=args.hub)
-        lama = load_negated_lama()
-        items = build(obqa, lama, seed=args.seed, progress=not args.quiet, strict=args.strict)
-        out = Path(args.out)
-        write_jsonl(out, items)
-        counts = makeup(items)
-        print(f"wrote {len(items)} items to {out} (seed {args.seed})")
-        for k, n in counts.items():
-            print(f"  {k:<16} {n:5d}")
-        print(f"  answer positions: {Counter(it['answer'] for it in items)[0]} x 0, "
-              f"{Counter(it['answer'] for it in items)[1]} x 1")
-        if not args.no_variants:
-            from .variants import write_variants
-            by_id = {r["id"]: r for r in obqa}
-            for line in write_variants(items, out.parent, out.stem, originals=by_id):
-                print(line)
-        if args.check:
-            from .check import check_against_reference, format_report
-            print(format_report(check_against_reference(args.check, {r["id"]: r for r in obqa})))
-    except (DataError, BuildError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    out = Path(args.out)
+    check_outputs([out] + ([] if args.no_variants else [out.parent / f"{out.stem}_task{t}.jsonl" for t in (1, 2)]),
+                  [args.check])
+    obqa = load_openbookqa("all", prefer_hub=args.hub)
+    lama = load_negated_lama()
+    report = None
+    if args.check:   # every input is read and checked before any output is written
+        from .check import check_against_reference, format_report
+        report = format_report(check_against_reference(args.check, {r["id"]: r for r in obqa}))
+    items = build(obqa, lama, seed=args.seed, progress=not args.quiet, strict=args.strict)
+    write_jsonl(out, items)
+    counts = makeup(items)
+    print(f"wrote {len(items)} items to {out} (seed {args.seed})")
+    for k, n in counts.items():
+        print(f"  {k:<16} {n:5d}")
+    print(f"  answer positions: {Counter(it['answer'] for it in items)[0]} x 0, "
+          f"{Counter(it['answer'] for it in items)[1]} x 1")
+    if not args.no_variants:
+        from .variants import write_variants
+        by_id = {r["id"]: r for r in obqa}
+        for line in write_variants(items, out.parent, out.stem, originals=by_id):
+            print(line)
+    if report:
+        print(report)
     return 0
 
 

@@ -22,7 +22,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import DataError, iter_jsonl, write_json
+from neqa.io import DataError, FieldError, UsageError, iter_jsonl, write_json
+
+from .cli import check_outputs, command
 from .negation import PROMPT_PREFIXES, RULES, negate_stem, parser_name, set_parser
 from .sources import load_openbookqa
 
@@ -36,7 +38,7 @@ _FULL = {"isn't": "is not", "aren't": "are not", "wasn't": "was not", "weren't":
 _FULL_RE = re.compile(r"\b(" + "|".join(re.escape(k) for k in _FULL) + r")\b", re.IGNORECASE)
 
 
-def normalize(question: str) -> str:
+def comparison_form(question: str) -> str:
     """Contractions written out, either prompt prefix replaced by one marker, spacing tidied."""
     q = question.replace("’", "'")
     for p in PROMPT_PREFIXES:
@@ -63,8 +65,9 @@ class RuleStats:
     disagreements: list[Disagreement] = field(default_factory=list)
 
     @property
-    def rate(self) -> float:
-        return self.agree / self.n if self.n else float("nan")
+    def rate(self) -> float | None:
+        """None when there is nothing to rate (JSON has no NaN)."""
+        return self.agree / self.n if self.n else None
 
 
 @dataclass
@@ -95,7 +98,6 @@ class CheckReport:
 
 
 def _check_reference(r: dict) -> None:
-    from .io import FieldError
     if not isinstance(r.get("question"), str):
         raise FieldError("question", "missing or not a string")
     if not isinstance(r.get("metadata"), dict):
@@ -127,7 +129,7 @@ def check_against_reference(reference_path, obqa_items_by_id: dict[str, dict]) -
             if rule.startswith("gold/"):
                 agree = ours.rule == rule and r["question"] == stem
             else:
-                agree = ours.rule == rule and normalize(ours.question) == normalize(r["question"])
+                agree = ours.rule == rule and comparison_form(ours.question) == comparison_form(r["question"])
         stats.n += 1
         if agree:
             stats.agree += 1
@@ -138,12 +140,16 @@ def check_against_reference(reference_path, obqa_items_by_id: dict[str, dict]) -
     return CheckReport(parser_name(), per_rule, manual)
 
 
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
+
+
 def format_report(report: CheckReport) -> str:
     lines = [f"parser: {report.parser}", f"{'rule':<14}{'n':>5}{'agree':>7}{'rate':>8}"]
     for rule, s in report.per_rule.items():
-        lines.append(f"{rule:<14}{s.n:>5}{s.agree:>7}{s.rate:>8.1%}")
+        lines.append(f"{rule:<14}{s.n:>5}{s.agree:>7}{_pct(s.rate):>8}")
     total = report.rule_made
-    lines.append(f"{'all':<14}{total.n:>5}{total.agree:>7}{total.rate:>8.1%}")
+    lines.append(f"{'all':<14}{total.n:>5}{total.agree:>7}{_pct(total.rate):>8}")
     m = report.manual
     lines.append(f"{MANUAL_RULE:<14}{m.n:>5}{m.agree:>7}  (hand-made in the release; agree = our rules leave it)")
     if total.disagreements:
@@ -155,7 +161,6 @@ def format_report(report: CheckReport) -> str:
 
 
 def _check_judged(r: dict) -> None:
-    from .io import FieldError
     for key in ("id", "stem", "part"):
         if not isinstance(r.get(key), str):
             raise FieldError(key, "missing or not a string")
@@ -205,6 +210,7 @@ def load_sources(source_dir) -> dict[str, dict]:
     return {str(r["id"]): r for r in load_openbookqa("all", directory=source_dir)}
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", default=str(ROOT / "neqa.jsonl"), help="the published NeQA release (JSONL)")
@@ -215,18 +221,19 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the report as JSON here")
     ap.add_argument("--sample", help="instead: the error rates on this hand-judged sample (JSONL)")
     args = ap.parse_args(argv)
+    if args.json:
+        check_outputs([args.json], [args.reference, args.sample])
     try:
         set_parser(args.parser)
-        if args.sample:
-            judged = sample_report(args.sample)
-            print(format_sample(judged))
-            if args.json:
-                write_json(args.json, judged)
-            return 1 if judged["unjudged"] else 0
-        report = check_against_reference(args.reference, load_sources(args.sources))
-    except (DataError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    if args.sample:
+        judged = sample_report(args.sample)
+        print(format_sample(judged))
+        if args.json:
+            write_json(args.json, judged)
+        return 1 if judged["unjudged"] else 0
+    report = check_against_reference(args.reference, load_sources(args.sources))
     print(format_report(report))
     if args.json:
         write_json(args.json, report.to_json())

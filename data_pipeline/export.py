@@ -31,22 +31,17 @@ import os
 import sys
 from pathlib import Path
 
-from .io import DataError, FieldError, atomic_open, read_jsonl
+from neqa.io import atomic_open, read_jsonl
+
+from .cli import check_outputs, command
 from .prompts import LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
-from .schema import check_neqa, load_neqa
+from .schema import check_task2, load_neqa
 
 CLASSES = [" " + letter for letter in LETTERS]  # [" A", " B"]: the first answer token the prize compared
 TABLE_PROMPTS = tuple(m for m in NEQA_PROMPTS if m != "fewshot_cot")
 HARNESS_TASKS = {"zeroshot": "neqa", "zeroshot_hint": "neqa_zeroshot_hint", "fewshot": "neqa_fewshot",
                  "fewshot_hint": "neqa_fewshot_hint"}
 QUESTION_TEMPLATE = "Question: {{question}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nAnswer:"
-
-
-def check_task2(r: dict) -> None:
-    for key in ("sentence1", "sentence2"):
-        if not isinstance(r.get(key), str):
-            raise FieldError(key, "missing or not a string")
-    check_neqa({**r, "question": ""})  # choices and answer as in NeQA; no question of its own
 
 
 def prize_rows(items: list[dict], render) -> list[dict]:
@@ -183,6 +178,10 @@ def prize_yaml(task: str, csv_name: str) -> str:
 
 def export(input_path, task2_path, out_dir, data_path: str | None = None) -> list[str]:
     """Write every table and task config; return one report line per file."""
+    out_dir = Path(out_dir)
+    check_outputs([out_dir / f"neqa_{m}.csv" for m in TABLE_PROMPTS]
+                     + [out_dir / f"task2_{m}.csv" for m in TASK2_PROMPTS]
+                     + [out_dir / f"{t}.yaml" for t in HARNESS_TASKS.values()], [input_path, task2_path])
     items = load_neqa(input_path)
     task2 = read_jsonl(task2_path, check_task2) if task2_path else []
     out_dir = Path(out_dir)
@@ -211,6 +210,7 @@ def export(input_path, task2_path, out_dir, data_path: str | None = None) -> lis
     return lines
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipeline.export", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -223,12 +223,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data-path", help="data file path written into the lm-eval YAMLs, read relative to the "
                                         "output folder (default: INPUT, relative to the output folder)")
     args = ap.parse_args(argv)
-    try:
-        for line in export(args.input, args.task2 or None, args.out_dir, args.data_path):
-            print(line)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    for line in export(args.input, args.task2 or None, args.out_dir, args.data_path):
+        print(line)
     return 0
 
 

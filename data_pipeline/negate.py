@@ -15,7 +15,9 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from .io import DataError, read_jsonl, write_jsonl
+from neqa.io import UsageError, read_jsonl, write_jsonl
+
+from .cli import check_outputs, command
 from .negation import RULES, negate_stem, set_parser
 from .schema import check_obqa
 
@@ -34,6 +36,7 @@ def negate_items(items: list[dict], parser: str) -> list[dict]:
     return out
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="OpenBookQA-format JSONL")
@@ -42,12 +45,12 @@ def main(argv=None) -> int:
                     help="root-verb finder for the not/do rule: spaCy's parser (needs spacy and "
                          "en_core_web_sm), the lemminflect fallback, or auto = spaCy when installed")
     args = ap.parse_args(argv)
+    check_outputs([args.output], [args.input])
     try:
         parser = set_parser(args.parser)
-        items = read_jsonl(args.input, check_obqa)
-    except (DataError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    items = read_jsonl(args.input, check_obqa)
     records = negate_items(items, parser)
     write_jsonl(args.output, records)
     counts = Counter(r["rule"] for r in records)

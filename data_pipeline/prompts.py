@@ -9,6 +9,9 @@ from __future__ import annotations
 
 HEADER = "The following are multiple choice questions (with answers) about common sense."
 HINT = " Note that if there is a negation in the question, we should choose the wrong answer to the original question."
+# The paper's code words the few-shot hint differently from the zero-shot one (eval_pipeline/data.py of
+# yuhui-zh15/NeQA, prompt_fewshot_hint); kept as it is so that our prompts equal theirs byte for byte.
+FEWSHOT_HINT = " Note that if there is a negation in the question, we should choose the wrong answer to the non-negated question."
 LETTERS = "AB"
 
 # (question, choices, answer, the same question without its negation) — the paper's three shots.
@@ -49,7 +52,8 @@ def prefix(method: str) -> str:
     """Everything before the item's own question: identical for every item of a method."""
     if method not in NEQA_PROMPTS:
         raise ValueError(f"unknown prompt method {method!r}; choose from {', '.join(NEQA_PROMPTS)}")
-    header = HEADER + (HINT if method.endswith("_hint") else "")
+    hint = {"zeroshot_hint": HINT, "fewshot_hint": FEWSHOT_HINT}.get(method, "")
+    header = HEADER + hint
     text = header + "\n\n"
     if method.startswith("fewshot"):
         for q, choices, answer, plain in FEW_SHOT:

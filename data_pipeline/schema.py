@@ -1,11 +1,12 @@
 """Record validators for the two formats the pipelines read.
 
 NeQA format (the published release):     {"question", "choices": [str, str], "answer": 0|1, "metadata"?}
+Task-2 format (variants):                 {"sentence1", "sentence2", "choices", "answer", "metadata"?}
 OpenBookQA format (sources, negate):     {"id", "question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}
 """
 from __future__ import annotations
 
-from .io import FieldError, read_jsonl
+from neqa.io import FieldError, read_jsonl
 
 
 def check_neqa(r: dict, n_choices: int = 2) -> None:
@@ -21,6 +22,13 @@ def check_neqa(r: dict, n_choices: int = 2) -> None:
         raise FieldError("answer", "missing or not an integer")
     if not 0 <= answer < len(choices):
         raise FieldError("answer", f"{answer} is out of range for {len(choices)} choices")
+
+
+def check_task2(r: dict) -> None:
+    for key in ("sentence1", "sentence2"):
+        if not isinstance(r.get(key), str):
+            raise FieldError(key, "missing or not a string")
+    check_neqa({**r, "question": ""})  # choices and answer as in NeQA; no question of its own
 
 
 def check_obqa(r: dict) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .io import DataError, FieldError, read_jsonl
+from neqa.io import DataError, FieldError, read_jsonl
+
 from .schema import check_obqa
 
 SOURCES = Path(__file__).resolve().parent / "sources"
@@ -83,3 +84,21 @@ def check_lama(r: dict) -> None:
 def load_negated_lama(path=LAMA_FILE) -> list[dict]:
     """Negated-LAMA two-choice records `{"question": {"stem", "choices"}, "answerKey", "metadata"}`."""
     return read_jsonl(path, check_lama)
+
+
+# Licences of the sources NeQA items are made from (see sources/README.md). Only OpenBookQA-derived items
+# may be used commercially; Negated LAMA (from LAMA) is CC-BY-NC-4.0.
+LICENCES = {"openbookqa": "Apache-2.0", "negated_lama": "CC-BY-NC-4.0"}
+
+
+def source_of(item: dict) -> str:
+    """The source a NeQA-format item was made from, read off its metadata: OpenBookQA items carry
+    `negation_rule` (with `id`, `split`); Negated-LAMA items carry `dataset` (ConceptNet, GoogleRE,
+    SQUAD, TREx). Items whose metadata says neither (e.g. the 100-item subsets) are "unknown"."""
+    meta = item.get("metadata") or {}
+    if meta.get("negation_rule") is not None:
+        return "openbookqa"
+    if meta.get("dataset") is not None:
+        return "negated_lama"
+    return "unknown"
+

@@ -13,7 +13,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .io import DataError, atomic_open
+from neqa.figures import save_figure
+
+from .cli import check_outputs, command
 from .schema import load_neqa
 
 DEFAULT_OUT = "results/figures/fig3_neqa_stats.png"
@@ -79,6 +81,11 @@ def draw(stats: dict[str, Counter], out, title: str) -> None:
     grid = fig.add_gridspec(2, 3, width_ratios=[1, 1, 1.3])
 
     def pie(ax, counts, name):
+        if not sum(counts.values()):   # e.g. a file without metadata: nothing to draw, say so
+            ax.text(0.5, 0.5, "no items carry this information", ha="center", va="center", fontsize=9)
+            ax.set_axis_off()
+            ax.set_title(name, fontsize=10)
+            return
         keys = sorted(counts, key=lambda k: -counts[k])
         wedges, _, _ = ax.pie([counts[k] for k in keys], autopct=lambda pct: f"{pct:.0f}%" if pct >= 3 else "",
                               startangle=90, counterclock=False, textprops={"fontsize": 8}, pctdistance=0.75)
@@ -111,11 +118,11 @@ def draw(stats: dict[str, Counter], out, title: str) -> None:
     ax.set_title(f"Negated-LAMA relations ({len(keys)}; _random folded)", fontsize=10)
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_open(out, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
+    out = Path(out)
+    save_figure(fig, out.parent, out.stem, formats=("png",), dpi=110, bbox=None)
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipeline.stats", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,11 +130,9 @@ def main(argv=None) -> int:
                     help="NeQA-format file (default data_pipeline/neqa.jsonl)")
     ap.add_argument("--out", default=DEFAULT_OUT, help=f"PNG to draw (default {DEFAULT_OUT}); '' for none")
     args = ap.parse_args(argv)
-    try:
-        items = load_neqa(args.input)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.out:
+        check_outputs([args.out], [args.input])
+    items = load_neqa(args.input)
     stats = dataset_stats(items)
     print(format_stats(stats, len(items)))
     if args.out:

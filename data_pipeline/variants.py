@@ -23,13 +23,15 @@ import re
 import sys
 from pathlib import Path
 
-from .io import DataError, write_jsonl
+from neqa.io import DataError, write_jsonl
+
+from .cli import check_outputs, command
 from .schema import load_neqa
 
 SAME, DIFFERENT = "the same", "different"
 
 
-def normalise(question: str) -> str:
+def strip_blank(question: str) -> str:
     """Drop a trailing blank (" ___ ?", "___?") and any space before a final "?"."""
     q = re.sub(r"\s*___\s*\?$", "", question.strip())
     return re.sub(r"\s+\?$", "?", q)
@@ -79,8 +81,8 @@ def task2_items(items: list[dict], plain: list[dict | None] | None = None, origi
             continue
         answer = pl["choices"][pl["answer"]]
         choices = [SAME, DIFFERENT] if len(out) % 2 == 0 else [DIFFERENT, SAME]
-        out.append({"sentence1": f"{normalise(pl['question'])} {answer}.",
-                    "sentence2": f"{normalise(neg['question'])} {answer}.",
+        out.append({"sentence1": f"{strip_blank(pl['question'])} {answer}.",
+                    "sentence2": f"{strip_blank(neg['question'])} {answer}.",
                     "choices": choices, "answer": choices.index(DIFFERENT),
                     "metadata": {**(neg.get("metadata") or {}), "source_index": i}})
     return out
@@ -88,7 +90,7 @@ def task2_items(items: list[dict], plain: list[dict | None] | None = None, origi
 
 def agreement(ours: list[dict | None], reference: list[dict]) -> dict:
     """How often our task-1 items equal a reference aligned with them: question (exactly and
-    after `normalise`) and answer. A missing item (None) counts as a disagreement."""
+    after `strip_blank`) and answer. A missing item (None) counts as a disagreement."""
     if len(ours) != len(reference):
         raise ValueError(f"{len(ours)} items but {len(reference)} in the reference")
     n = len(reference)
@@ -99,7 +101,7 @@ def agreement(ours: list[dict | None], reference: list[dict]) -> dict:
             misses.append((i, None, b["question"]))
             continue
         exact += a["question"] == b["question"]
-        same = normalise(a["question"]) == normalise(b["question"])
+        same = strip_blank(a["question"]) == strip_blank(b["question"])
         norm += same
         answer += a["choices"][a["answer"]] == b["choices"][b["answer"]]
         if not same:
@@ -135,6 +137,7 @@ def write_variants(items: list[dict], out_dir, name: str, originals: dict | None
     return lines
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m data_pipeline.variants", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,31 +151,30 @@ def main(argv=None) -> int:
     ap.add_argument("--no-originals", action="store_true",
                     help="do not use the OpenBookQA original stems; always remove the negation by rule")
     args = ap.parse_args(argv)
-    try:
-        items = load_neqa(args.input)
-        originals = None
-        if not args.no_originals:
-            from .sources import load_openbookqa
-            originals = {r["id"]: r for r in load_openbookqa("all")}
-        plain = None
-        if args.plain:
-            plain = load_neqa(args.plain)
-            if len(plain) != len(items):
-                raise DataError(args.plain, None, None, f"{len(plain)} items, but {args.input} has {len(items)}")
-        inp = Path(args.input)
-        out_dir = Path(args.out_dir) if args.out_dir else inp.parent
-        name = args.name or inp.name.removesuffix(".jsonl")
-        for line in write_variants(items, out_dir, name, originals=originals, plain=plain):
-            print(line)
-        if args.compare:
-            ref = load_neqa(args.compare)
-            ours = plain if plain is not None else task1_items(items, originals)
-            if len(ref) != len(ours):
-                raise DataError(args.compare, None, None, f"{len(ref)} items, but {args.input} has {len(items)}")
-            print(format_agreement(agreement(ours, ref), args.compare))
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    inp = Path(args.input)
+    out_dir = Path(args.out_dir) if args.out_dir else inp.parent
+    name = args.name or inp.name.removesuffix(".jsonl")
+    outputs = ([] if args.plain else [out_dir / f"{name}_task1.jsonl"]) + [out_dir / f"{name}_task2.jsonl"]
+    check_outputs(outputs, [args.input, args.plain, args.compare])
+    # every input is read and checked before any output is written
+    items = load_neqa(args.input)
+    originals = None
+    if not args.no_originals:
+        from .sources import load_openbookqa
+        originals = {r["id"]: r for r in load_openbookqa("all")}
+    plain = None
+    if args.plain:
+        plain = load_neqa(args.plain)
+        if len(plain) != len(items):
+            raise DataError(args.plain, None, None, f"{len(plain)} items, but {args.input} has {len(items)}")
+    ref = load_neqa(args.compare) if args.compare else None
+    if ref is not None and len(ref) != len(items):
+        raise DataError(args.compare, None, None, f"{len(ref)} items, but {args.input} has {len(items)}")
+    for line in write_variants(items, out_dir, name, originals=originals, plain=plain):
+        print(line)
+    if ref is not None:
+        ours = plain if plain is not None else task1_items(items, originals)
+        print(format_agreement(agreement(ours, ref), args.compare))
     return 0
 
 

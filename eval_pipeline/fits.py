@@ -37,22 +37,6 @@ def _r2(y, yhat) -> float:
     return float(1 - np.sum((y - yhat) ** 2) / ss) if ss > 0 else 1.0
 
 
-def fit_power_law_nls(x, y) -> PowerLaw:
-    """L = (x_c / x) ** alpha by non-linear least squares on L itself (not on log L), started
-    from the log-log fit. Differs from `fit_power_law` when the noise is additive, not multiplicative."""
-    from scipy.optimize import curve_fit
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    start = fit_power_law(x, y)
-    lx = np.log(x)
-
-    def f(lx, log_xc, alpha):
-        return np.exp(alpha * (log_xc - lx))
-
-    p0 = [np.log(start.x_c) if np.isfinite(start.x_c) and start.x_c > 0 else lx.mean(), start.alpha]
-    (log_xc, alpha), _ = curve_fit(f, lx, y, p0=p0, maxfev=20000)
-    return PowerLaw(x_c=float(np.exp(log_xc)), alpha=float(alpha), r2=_r2(y, f(lx, log_xc, alpha)))
-
-
 @dataclass
 class Chinchilla:
     """L(N, D) = E + A / N**alpha + B / D**beta (Hoffmann et al. 2022, approach 3)."""
@@ -75,9 +59,11 @@ def _huber(r, delta):
 
 def fit_chinchilla(N, D, L, delta: float = 1e-3, grid=None, n_polish: int = 4) -> Chinchilla:
     """Hoffmann et al.'s fit: minimise the Huber loss (delta 1e-3) between log L and
-    log(exp(a - alpha log N) + exp(b - beta log D) + exp(e)) with L-BFGS-B, from every start of a
-    grid (default a, b in {0, 5, 10, 15, 20, 25}, alpha, beta in {0.2, 0.5, 1.0}, e in {-1, 0, 1};
-    theirs is finer), keeping the best. A = exp(a), B = exp(b), E = exp(e)."""
+    log(exp(a - alpha log N) + exp(b - beta log D) + exp(e)). Every start of a grid (default a, b in
+    {0, 5, 10, 15, 20, 25}, alpha, beta in {0.2, 0.5, 1.0}, e in {-1, 0, 1}; theirs is finer) is scored,
+    the `n_polish` best are run to convergence with L-BFGS-B (bounded), and the best of those is kept
+    (Hoffmann et al. run every start). A = exp(a), B = exp(b), E = exp(e). The form is identifiable
+    only when D varies independently of N: check `chinchilla_identifiable` first."""
     from scipy.optimize import minimize
     from scipy.special import logsumexp
     N, D, L = (np.asarray(v, dtype=float) for v in (N, D, L))
@@ -103,8 +89,12 @@ def fit_chinchilla(N, D, L, delta: float = 1e-3, grid=None, n_polish: int = 4) -
     if grid is None:
         grid = [(a, b, e, al, be) for a in (0, 5, 10, 15, 20, 25) for b in (0, 5, 10, 15, 20, 25)
                 for e in (-1, 0, 1) for al in (0.2, 0.5, 1.0) for be in (0.2, 0.5, 1.0)]
-    # rank the starts by their objective and polish the best few (the full grid is cheap to score)
-    scored = sorted(grid, key=objective)[:n_polish]
+    # rank the starts by their objective (all at once) and polish the best few
+    G = np.asarray(grid, dtype=float)
+    terms = np.stack([G[:, :1] - G[:, 3:4] * lN, G[:, 1:2] - G[:, 4:5] * lD,
+                      np.broadcast_to(G[:, 2:3], (len(G), len(lN)))])
+    grid_obj = np.sum(_huber(logsumexp(terms, axis=0) - lL, delta), axis=1)
+    scored = [G[i] for i in np.argsort(grid_obj, kind="stable")[:n_polish]]
     bounds = [(-10, 60), (-10, 60), (-5, 5), (0.0, 3.0), (0.0, 3.0)]
     best = min((minimize(objective, np.array(p0, float), jac=gradient, method="L-BFGS-B", bounds=bounds,
                                  options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000}) for p0 in scored),
@@ -112,6 +102,44 @@ def fit_chinchilla(N, D, L, delta: float = 1e-3, grid=None, n_polish: int = 4) -
     a, b, e, alpha, beta = best.x
     return Chinchilla(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)),
                       alpha=float(alpha), beta=float(beta), loss=float(best.fun))
+
+
+def chinchilla_identifiable(N, D) -> tuple[bool, str]:
+    """The Chinchilla form separates the N and D terms only when each model size has been seen at two
+    or more data budgets (and there are two or more sizes); otherwise N and D move together."""
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    sizes = np.unique(N)
+    if len(sizes) < 2:
+        return False, "one model size: the N term cannot be told from the constant"
+    budgets = {n: len(np.unique(D[N == n])) for n in sizes}
+    if min(budgets.values()) < 2:
+        one = sum(v < 2 for v in budgets.values())
+        return False, (f"{one} of {len(sizes)} sizes have a single data budget: N and D vary together, so "
+                       "A/N^alpha and B/D^beta cannot be separated")
+    if len(N) < 5:
+        return False, "fewer than 5 points for 5 parameters"
+    return True, f"{len(sizes)} sizes × {min(budgets.values())}-{max(budgets.values())} data budgets"
+
+
+def bootstrap_intervals(fit, arrays, n_boot=200, seed=0, level=0.95):
+    """Percentile intervals of `fit(*resampled) -> dict of numbers` over case-resampled rows of `arrays`
+    (same length); replicates where the fit fails are skipped (their count is returned)."""
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(a) for a in arrays]
+    m = len(arrays[0])
+    draws: dict[str, list] = {}
+    failed = 0
+    for _ in range(n_boot):
+        idx = rng.integers(0, m, size=m)
+        try:
+            out = fit(*(a[idx] for a in arrays))
+        except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            failed += 1
+            continue
+        for k, v in out.items():
+            draws.setdefault(k, []).append(v)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    return {k: tuple(float(x) for x in np.percentile(v, q)) for k, v in draws.items()}, failed
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 - accuracy: the option with the highest log-probability is the prediction (ties go to the first option);
 - strict: the most likely next token itself must be the right option (" A" when the answer is A);
-- surface competition: compare log(p(" A") + p(" A.")) with log(p(" B") + p(" B."));
+- surface competition: compare log(p(" A") + p(" A.")) with log(p(" B") + p(" B.")), each read as a single
+  next token (`surface_forms` are the texts a task asks the backend for; where " A." is not one token,
+  the option's own log-prob stands);
 - p_right: the right option's probability renormalised over the options; Brier = (1 - p_right)^2;
 - chain of thought: the first paragraph must say "So the answer is A." or "... B."; anything else is wrong;
 - order-balanced reading: each item also scored with its options in reverse order; the option
@@ -19,6 +21,7 @@ import re
 import numpy as np
 
 from data_pipeline.prompts import LETTERS
+from neqa.maths import logaddexp
 
 COT_ANSWER = re.compile(r"So the answer is ([A-Z])\.")
 # Above this share of undetermined items an accuracy says more about the top-K than about the model
@@ -36,6 +39,19 @@ def renormalised(logprobs: list[float]) -> list[float]:
     weights = [math.exp(lp - top) for lp in logprobs]
     total = sum(weights)
     return [w / total for w in weights]
+
+
+def surface_forms(options: list[str]) -> list[str | None]:
+    """The surface-form variant of each option ("A" -> "A."); None for an option of only spaces."""
+    return [o.rstrip() + "." if o.strip() else None for o in options]
+
+
+def surface_logprobs(logprobs: list[float], next_token_logprobs: list[float | None] | None) -> list[float] | None:
+    """Per option log(p(option) + p(option + ".")) from the backend's next-token log-probs of surface_forms;
+    None where the backend read none (options of several tokens)."""
+    if next_token_logprobs is None:
+        return None
+    return [base if extra is None else logaddexp(base, extra) for base, extra in zip(logprobs, next_token_logprobs)]
 
 
 def score_choice(logprobs: list[float], answer: int, options: list[str], top_token: str | None = None,

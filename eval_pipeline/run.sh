@@ -12,8 +12,10 @@
 #   LIMIT      evaluate only the first LIMIT items of each test set (default: all)
 #   DATA_NEQA, DATA_TASK1, DATA_TASK2   test-set files overriding the family's `data:` mapping (and the
 #              NeQA release used when the family has none)
-#   X          x axis of the figures: params | flops | order (default: params)
-#   PUBLISHED  1 to draw the paper's curves beside the new ones (default: 0)
+#   X          x axis of the figures: auto | params | flops | order (default: auto = order where members share
+#              a size or the paper's curves are drawn, else params)
+#   PUBLISHED  1 to compare with the paper: its curves are drawn beside the new ones, and the test sets default
+#              to the paper's 100-item files (data_pipeline/neqa_100*.jsonl) unless DATA_* say otherwise
 #   EXTRA_ARGS more arguments for every `python -m eval_pipeline.evaluate` call (e.g. "--device cuda")
 # Families with `backend: published` are not runnable; they are skipped (use PUBLISHED=1 to plot them).
 case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
@@ -24,7 +26,12 @@ source scripts/env.sh
 
 FAMILIES="${FAMILIES:-tinyworld}"
 RESULTS="${RESULTS:-results/eval}"
-X="${X:-params}"
+X="${X:-auto}"
+if [[ "${PUBLISHED:-0}" == 1 ]]; then   # like with like: the 100 items the paper's figures were computed on
+  DATA_NEQA="${DATA_NEQA:-data_pipeline/neqa_100.jsonl}"
+  DATA_TASK1="${DATA_TASK1:-data_pipeline/neqa_100_nonnegated.jsonl}"
+  DATA_TASK2="${DATA_TASK2:-data_pipeline/neqa_100_task2.jsonl}"
+fi
 
 common=(--output-dir "$RESULTS")
 [[ -n "${LIMIT:-}" ]] && common+=(--limit "$LIMIT")
@@ -40,9 +47,9 @@ run_eval() {  # task prompt; DATA_<TASK> (e.g. DATA_NEQA) overrides the test set
 
 IFS=',' read -ra families <<< "$FAMILIES"
 for family in "${families[@]}"; do
-    if [[ ! -f "eval_pipeline/families/${family}.yaml" && ! -f "$family" ]]; then
-        if [[ "$family" == tinyworld ]]; then
-            echo "error: eval_pipeline/families/tinyworld.yaml not found; train the offline family first: python -m simulation.family" >&2
+    if [[ ! -f "eval_pipeline/families/${family}.yaml" && ! -f "runs/${family}/family.yaml" && ! -f "$family" ]]; then
+        if [[ "$family" == tinyworld* ]]; then
+            echo "error: runs/${family}/family.yaml not found; train the offline family first: python -m simulation.family" >&2
         else
             echo "error: no family '$family' (see: python -m eval_pipeline.registry)" >&2
         fi

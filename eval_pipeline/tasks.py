@@ -6,34 +6,31 @@
     prize  an inverse-scaling-prize table (CSV or JSONL with prompt, classes, answer_index); its one
            prompt method is called "table"; multi-token classes are scored as summed log-probs.
 
-A task gives, per item: the request (ScoreRequest, or GenerateRequest for chain of thought), the
-options, the answer index and a short `question` text for the records; per method: the shared prefix.
+A task (a `Task` value, no per-name code elsewhere) gives, per item: the request (ScoreRequest, or
+GenerateRequest for chain of thought), the options, and a short `question` text for the records; per
+method: the shared prefix. The answer is item["answer"].
 """
 from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from data_pipeline.io import DataError, FieldError, read_jsonl
 from data_pipeline.prompts import CLOZE, LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
-from data_pipeline.schema import check_neqa
+from data_pipeline.schema import check_neqa, check_task2
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest
+from eval_pipeline.metrics import surface_forms
+from neqa.io import DataError, FieldError, UsageError, read_jsonl, read_text
+from neqa.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
 LETTER_OPTIONS = [" " + letter for letter in LETTERS]   # the answer token the paper read: " A" vs " B"
 COT_MAX_TOKENS = 200
-
-
-def check_task2(r: dict) -> None:
-    for key in ("sentence1", "sentence2"):
-        if not isinstance(r.get(key), str):
-            raise FieldError(key, "missing or not a string")
-    check_neqa({**r, "question": ""})
+GENERATIVE = ("fewshot_cot",)   # prompt methods answered by generation, not by scoring options
 
 
 def _parse_classes(value) -> list[str]:
@@ -70,11 +67,9 @@ def _prize_record(r: dict) -> dict:
 
 def load_prize(path) -> list[dict]:
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, None, None, "file not found")
     if path.suffix.lower() == ".csv":
         items = []
-        with open(path, encoding="utf-8", newline="") as f:
+        with io.StringIO(read_text(path), newline="") as f:   # read_text: DataError for a folder or other bytes
             reader = csv.DictReader(f)
             missing = {"prompt", "classes", "answer_index"} - set(reader.fieldnames or [])
             if missing:
@@ -96,39 +91,41 @@ def _common_prefix(texts: list[str]) -> str:
     return common[:common.rfind("\n") + 1]
 
 
+def _render_neqa(item: dict, method: str) -> str:
+    return item["question"] if method == CLOZE else neqa_prompt(item, method)
+
+
+def _letters(item: dict, method: str) -> list[str]:
+    return [" " + c for c in item["choices"]] if method == CLOZE else LETTER_OPTIONS[:len(item["choices"])]
+
+
+def _neqa_prefix(method: str, items: list[dict]) -> str:
+    return _common_prefix([it["question"] for it in items]) if method == CLOZE else prefix(method)
+
+
 @dataclass(frozen=True)
 class Task:
+    """A task is data: how an item becomes a prompt, its options and its record text, under each method.
+    The answer is always item["answer"]; `aliases` maps a generic method name onto this task's own."""
     name: str
-    default_data: str        # relative to the repository root
+    default_data: str                                  # relative to the repository root
     prompts: tuple[str, ...]
     load: Callable[[Path], list[dict]]
-
-    def render(self, item: dict, method: str) -> str:
-        if method == CLOZE:
-            return item["question"]
-        if self.name in ("neqa", "task1"):
-            return neqa_prompt(item, method)
-        if self.name == "task2":
-            return task2_prompt(item, method)
-        return item["prompt"]
-
-    def options(self, item: dict, method: str = "") -> list[str]:
-        if method == CLOZE:
-            return [" " + c for c in item["choices"]]
-        return item["classes"] if self.name == "prize" else LETTER_OPTIONS[:len(item["choices"])]
-
-    def question(self, item: dict) -> str:
-        if self.name == "task2":
-            return item["sentence2"]
-        return item["prompt"] if self.name == "prize" else item["question"]
+    render: Callable[[dict, str], str]                 # (item, method) -> the context
+    options: Callable[[dict, str], list[str]]          # (item, method) -> continuations to score
+    question: Callable[[dict], str]                    # item -> the short text kept in the records
+    shared_prefix: Callable[[str, list[dict]], str] | None = None   # (method, items) -> text all contexts start with
+    aliases: tuple[tuple[str, str], ...] = ()
+    run_per_file: bool = False   # each data file scored gets its own run folder, named after the file
+    lettered: bool = False       # the prompt lists item["choices"] under letters, read as " A"/" B" (not cloze)
 
     def generative(self, method: str) -> bool:
-        return method == "fewshot_cot"
+        return method in GENERATIVE
 
     def order_matters(self, method: str) -> bool:
         """Whether the options' order is part of the prompt (letter-labelled choices, read as " A"/" B"),
         so that an order-balanced reading (the item scored with its options reversed too) means something."""
-        return self.name != "prize" and method != CLOZE and not self.generative(method)
+        return self.lettered and method != CLOZE and not self.generative(method)
 
     @staticmethod
     def reversed_options(item: dict) -> dict:
@@ -139,16 +136,21 @@ class Task:
         text = self.render(item, method)
         if self.generative(method):
             return GenerateRequest(context=text, max_tokens=COT_MAX_TOKENS, stop="\n\n")
-        return ScoreRequest(context=text, options=self.options(item, method))
+        options = self.options(item, method)
+        return ScoreRequest(context=text, options=options, next_tokens=surface_forms(options))
 
-    def shared_prefix(self, method: str, items: list[dict]) -> str:
-        if self.name in ("neqa", "task1") and method != CLOZE:
-            return prefix(method)
+    def prefix(self, method: str, items: list[dict]) -> str:
+        if self.shared_prefix is not None:
+            return self.shared_prefix(method, items)
         return _common_prefix([self.render(it, method) for it in items])
+
+    def method(self, method: str) -> str:
+        """The method as this task names it (e.g. the prize table's one method answers to "zeroshot")."""
+        return dict(self.aliases).get(method, method)
 
     def check_prompt(self, method: str) -> None:
         if method not in self.prompts:
-            raise ValueError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
+            raise UsageError(f"task {self.name!r} has no prompt {method!r}; choose from {', '.join(self.prompts)}")
 
 
 def _load_neqa(path):
@@ -160,19 +162,24 @@ def _load_task2(path):
 
 
 TASKS = {
-    "neqa": Task("neqa", "data_pipeline/neqa.jsonl", NEQA_PROMPTS + (CLOZE,), _load_neqa),
-    "task1": Task("task1", "data_pipeline/neqa_task1.jsonl", NEQA_PROMPTS + (CLOZE,), _load_neqa),
-    "task2": Task("task2", "data_pipeline/neqa_task2.jsonl", TASK2_PROMPTS, _load_task2),
-    "prize": Task("prize", "data_pipeline/exports/neqa_zeroshot.csv", ("table",), load_prize),
+    "neqa": Task("neqa", "data_pipeline/neqa.jsonl", NEQA_PROMPTS + (CLOZE,), _load_neqa, _render_neqa, _letters,
+                 lambda it: it["question"], _neqa_prefix, lettered=True),
+    "task1": Task("task1", "data_pipeline/neqa_task1.jsonl", NEQA_PROMPTS + (CLOZE,), _load_neqa, _render_neqa,
+                  _letters, lambda it: it["question"], _neqa_prefix, lettered=True),
+    "task2": Task("task2", "data_pipeline/neqa_task2.jsonl", TASK2_PROMPTS, _load_task2, task2_prompt, _letters,
+                  lambda it: it["sentence2"], lettered=True),
+    "prize": Task("prize", "data_pipeline/exports/neqa_zeroshot.csv", ("table",), load_prize,
+                  lambda it, m: it["prompt"], lambda it, m: it["classes"], lambda it: it["prompt"],
+                  aliases=(("zeroshot", "table"),), run_per_file=True),
 }
 
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name]
 
 
 def data_path(task: Task, data: str | None = None) -> Path:
     """The data file: --data as given (relative to the working directory), else the task's default in the repo."""
-    return Path(data) if data else REPO / task.default_data
+    return Path(data) if data else REPO_ROOT / task.default_data

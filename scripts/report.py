@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_pipeline.cli import command
 from eval_pipeline.trends import classify_trend
+from neqa.io import atomic_open
 
 FIG5_SIM_N = 100_000  # the simulated curves are exact; a large n makes the bootstrap noise-free
 
@@ -62,7 +64,8 @@ def section_data(results: Path, out: Path, check_json: Path | None) -> list[str]
         lines += [f"Root-verb finder: {rep['parser']}.", "", "| published rule | n | agree | rate |", "|---|---|---|---|"]
         for rule, r in rep["per_rule"].items():
             lines.append(f"| {rule} | {r['n']} | {r['agree']} | {100 * r['rate']:.1f}% |")
-        lines += [f"| all rule-made | {rep['n']} | {rep['agree']} | {100 * rep['rate']:.1f}% |", ""]
+        total = "-" if rep["rate"] is None else f"{100 * rep['rate']:.1f}%"
+        lines += [f"| all rule-made | {rep['n']} | {rep['agree']} | {total} |", ""]
     lines.append(_img(results / "figures" / "fig3_neqa_stats.png", out, "Figure 3: make-up of NeQA"))
     return lines
 
@@ -70,7 +73,7 @@ def section_data(results: Path, out: Path, check_json: Path | None) -> list[str]
 def section_fig5(results: Path, out: Path) -> list[str]:
     lines = ["## 2. Task decomposition (Figure 5)", "",
              "NeQA = t1·t2 + (1 − t1)(1 − t2), task 1 linear in scale, task 2 a sigmoid "
-             "(`python -m simulation.task_decompose`).", ""]
+             "(`python -m simulation.composition`).", ""]
     csv = results / "figures" / "fig5_task_decomposition.csv"
     if csv.exists():
         df = pd.read_csv(csv)
@@ -128,19 +131,22 @@ def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: 
             g = g.sort_values("params")
             if len(g) < 2:
                 continue
+            if "answered" in g and (g["answered"] == 0).all():   # chain of thought never gave a parsable answer
+                lines.append(f"| {family} {task} {prompt} | no answer at any size | **no answer** | | | |")
+                continue
             lines.append(_trend_row(f"{family} {task} {prompt}", g["params"], g["accuracy"],
                                     g["n_items"].to_numpy(int), found))
         lines += ["", "Trend method: `eval_pipeline/trends.py` (bootstrap support of the slope and of the "
                       "fall-then-rise; *at chance* = every point inside the binomial 95% band around 50%).", ""]
         lines += ["**Curves with a supported trend:** " + ("; ".join(found) if found else "none") + ". "
-                  "Every other curve is flat.", ""]
+                  "Every other curve is flat, or gave no answer.", ""]
         parsed, total = _cot_parsed(eval_dir)
         if total:
             lines += [f"Chain of thought counts an answer only when the first paragraph ends in \"So the answer "
                       f"is A.\" or \"B.\": {parsed} of {total} generations had one.", ""]
-    lines.append(_img(eval_dir / "figures" / "figure2_neqa.png", out, "Figure 2: NeQA accuracy against size"))
-    lines.append(_img(eval_dir / "figures" / "figure4_tasks.png", out, "Figure 4: task 1, task 2 and NeQA"))
-    cloze = eval_dir / "figures" / "figure4_tasks_cloze.png"
+    lines.append(_img(eval_dir / "figures" / "fig2_neqa.png", out, "Figure 2: NeQA accuracy against size"))
+    lines.append(_img(eval_dir / "figures" / "fig4_tasks.png", out, "Figure 4: task 1, task 2 and NeQA"))
+    cloze = eval_dir / "figures" / "fig4_tasks_cloze.png"
     if cloze.exists():
         lines.append(_img(cloze, out, "Figure 4, cloze reading: task 1, task 2 and NeQA"))
     traj = eval_dir.parent / "trajectories" / "analysis" / "trajectories.png"
@@ -157,15 +163,15 @@ PROMPT_ORDER = ("zeroshot", "zeroshot_hint", "fewshot", "fewshot_hint", "fewshot
 
 def section_real(real_dir: Path) -> list[str]:
     """The real pretrained models (eval_pipeline/families/real-gguf.yaml): both readings per task and prompt."""
-    from eval_pipeline.results import load_summaries
-    lines = ["## 5. Real pretrained models (quantised GGUF from wheels)", ""]
+    from neqa.results import load_summaries
+    lines = ["## 6. Real pretrained models (quantised GGUF from wheels)", ""]
     if not real_dir.is_dir() or not any(real_dir.glob("*/*/*/summary.json")):
         return lines + [f"*Not run ({real_dir} holds no results; `bash scripts/reproduce.sh` without "
                         "`--no-real-models` runs them).*", ""]
     df = load_summaries(real_dir)
     first = df.iloc[0]
     lines += ["`eval_pipeline/families/real-gguf.yaml`, dequantised to float32 by transformers "
-              "(`eval_pipeline/gguf.py`), scored on CPU on the paper's 100-item subsets "
+              "(`eval_pipeline/backends/gguf.py`), scored on CPU on the paper's 100-item subsets "
               f"({first['data_file']} and its task-1 and task-2 versions). *Accuracy* is the paper's reading "
               "(the option letter with the higher log-probability, options in the given order); *order-balanced* "
               "scores every item a second time with its options reversed and takes the option with the higher "
@@ -193,6 +199,66 @@ def section_real(real_dir: Path) -> list[str]:
     return lines + [""]
 
 
+def _csv(path: Path):
+    return pd.read_csv(path) if path.exists() else None
+
+
+def section_analyses(results: Path, out: Path) -> list[str]:
+    """The analyses of the paper's published numbers and of the authors' released Slice-and-Sandwich data
+    (`python -m eval_pipeline.analyze ... --published`, written to RESULTS/analysis/), and the nested test
+    of the training trajectories."""
+    lines = ["## 5. Analyses against the papers", ""]
+    a = results / "analysis"
+    tr = _csv(a / "trends_published.csv")
+    if tr is not None:
+        agree, loose = int(tr["agree"].sum()), int(tr["agree_direction"].sum())
+        lines += [f"**Trend shapes of the paper's curves** (`python -m eval_pipeline.analyze trends --published`; "
+                  f"100 items per point plus a ±{100 * tr['readoff'].iloc[0]:.0f}-point read-off error; linear and "
+                  f"sigmoid told apart by a parametric-bootstrap likelihood-ratio test): our label agrees with the "
+                  f"paper's on {agree} of {len(tr)} curves ({loose} of {len(tr)} when linear and sigmoid both count "
+                  "as rising). The others:", ""]
+        lines += ["| curve | accuracy % | paper | ours |", "|---|---|---|---|"]
+        for _, r in tr[~tr["agree"]].iterrows():
+            ours = r["label"] + (f", {r['shape']}" if isinstance(r["shape"], str) and r["shape"] else "")
+            acc = " → ".join(f"{100 * float(v):.0f}" for v in str(r["accuracies"]).split())
+            lines.append(f"| {r['family']} {r['task']} {r['prompt']} | {acc} | {r['paper_label']} | {ours} |")
+        lines.append("")
+    dec = _csv(a / "decompose.csv")
+    if dec is not None:
+        lines += ["**Task decomposition of the paper's values** (`python -m eval_pipeline.analyze decompose "
+                  "--published`): NeQA = t1·s + (1 − t1)(1 − s) with s from task-2 accuracy; `above_chance` "
+                  "s = clip(2·acc − 1, 0, 1) (the paper's 0.5 + 0.5·s), `raw` s = acc. R² and MAE of the measured "
+                  "t1 and s composed against measured NeQA; the joint binomial fit's deviance (one degree of "
+                  "freedom per model):", "",
+                  "| family | task 2 / NeQA prompt | mapping | R² | MAE | joint deviance (df), p |", "|---|---|---|---|---|---|"]
+        for _, r in dec.iterrows():
+            lines.append(f"| {r['family']} | {r['task2_prompt']} / {r['neqa_prompt']} | {r['mapping']} | "
+                         f"{r['r2']:.2f} | {r['mae']:.3f} | {r['joint_deviance']:.1f} ({int(r['joint_df'])}), "
+                         f"{r['joint_p_value']:.2g} |")
+        lines += ["", _img(a / "decompose.png", out, "Task decomposition of the paper's values")]
+    sas = _csv(a / "slice_sandwich_errors.csv")
+    if sas is not None:
+        lines += ["**Slice-and-Sandwich on the authors' released results** (`python -m eval_pipeline.analyze "
+                  "slice-sandwich --published`; each task at the authors' threshold, errors over the models at or "
+                  "above it):", "", "| task | threshold (log10 1e21 FLOPs) | models fit / forecast | S&S MAE | S&S MSE | "
+                  "baseline MAE | baseline MSE |", "|---|---|---|---|---|---|---|"]
+        for _, r in sas.iterrows():
+            lines.append(f"| {r['task']} | {r['threshold']:g} | {int(r['n_fit'])} / {int(r['n_test'])} | "
+                         f"{r['sas_mae']:.3f} | {r['sas_mse']:.3g} | {r['baseline_mae']:.3f} | {r['baseline_mse']:.3g} |")
+        lines += ["", _img(a / "slice_sandwich.png", out, "Slice-and-Sandwich forecasts")]
+    nested = _csv(results / "trajectories" / "analysis" / "trajectories_nested.csv")
+    if nested is not None:
+        lines += ["**Training trajectories, nested comparison** (`python -m eval_pipeline.analyze trajectories`; "
+                  "binomial regressions of accuracy on log perplexity, log size and both over every checkpoint of "
+                  "every size):", ""]
+        for _, r in nested.iterrows():
+            lines.append(f"- {r['family']} {r['task']}/{r['prompt']} ({int(r['n_points'])} checkpoints of "
+                         f"{int(r['n_sizes'])} sizes): {r['answer']}.")
+        lines.append("")
+    return lines if len(lines) > 2 else []
+
+
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results", help="folder holding figures/ (default: results)")
@@ -215,12 +281,13 @@ def main(argv=None) -> int:
     lines += section_fig5(results, out) + [""]
     lines += section_fig6(results, out) + [""]
     lines += section_family(Path(args.eval), out, Path(args.family_run), figures) + [""]
+    lines += section_analyses(results, out) + [""]
     lines += section_real(Path(args.real) if args.real else results / "real_models")
     note = Path(args.family_run) / "NOTE.md"
     if note.exists():
         lines += [note.read_text()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    with atomic_open(out) as f:   # a crash leaves the previous report, never half of one
+        f.write("\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0
 

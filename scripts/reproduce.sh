@@ -9,6 +9,8 @@
 #
 # Every stage skips work whose outputs are already complete (trained models, finished evaluation runs),
 # so rerunning after a crash continues where it stopped. Delete runs/ to start from scratch.
+# Evaluation runs are keyed by the models' weights: results left by other weights (e.g. the committed
+# results/eval when this machine trained the family anew) are recomputed (--replace), never reused.
 case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 QUICK=""
 REAL=default
@@ -27,7 +29,7 @@ source "$(dirname "$0")/env.sh"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
 
 if [[ -n "$QUICK" ]]; then
-  OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=$FAMILY_RUN/tinyworld-quick.yaml
+  OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=tinyworld-quick
   FIGS=$OUT/figures; LIMIT=${LIMIT:-12}
 else
   OUT=results; FAMILY_RUN=runs/tinyworld; FAMILY=tinyworld
@@ -50,7 +52,7 @@ stage "3/7 offline family: generate TinyWorld, train the ladder, fit loss scalin
 python -m simulation.family $QUICK --quiet
 
 stage "4/7 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
-FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT bash eval_pipeline/run.sh
+FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
 
 stage "5/7 real models (GGUF from wheels: ${REAL_MEMBERS:-smollm2-135m-instruct}), 100-item NeQA, task 1, task 2, every prompt, both option orders"
 if [[ "$REAL" == 1 ]]; then
@@ -69,14 +71,17 @@ fi
 
 stage "6/7 analysis: trend shapes, measured task composition, accuracy along training"
 python -m eval_pipeline.analyze trends "$OUT/eval"
-python -m simulation.task_decompose --results "$OUT/eval" --out-dir "$FIGS" > /dev/null
+python -m simulation.composition --results "$OUT/eval" --out-dir "$FIGS" > /dev/null
 revisions=$(python -c "import sys; from eval_pipeline.registry import load_family
 print(' '.join(sorted({r for m in load_family(sys.argv[1]).members for r in m.revisions})))" "$FAMILY")
 for rev in $revisions; do   # every saved checkpoint, read the way these small models can be read (cloze)
   python -m eval_pipeline.evaluate --family "$FAMILY" --revision "$rev" --task neqa,task1 --prompt cloze \
-    --output-dir "$OUT/trajectories" --no-progress ${LIMIT:+--limit $LIMIT} > /dev/null
+    --output-dir "$OUT/trajectories" --no-progress --replace ${LIMIT:+--limit $LIMIT} > /dev/null
 done
 python -m eval_pipeline.analyze trajectories "$OUT/trajectories" --runs "$FAMILY_RUN"
+for analysis in trends decompose slice-sandwich; do   # the papers' own numbers and released data
+  python -m eval_pipeline.analyze "$analysis" --published --out-dir "$OUT/analysis" > /dev/null
+done
 
 stage "7/7 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \

@@ -1,6 +1,7 @@
 """Train the offline model family "tinyworld": a ladder of GPT-2-shaped LMs trained from scratch on
 the TinyWorld corpus (simulation/world.py), then fit and draw validation loss against size and compute
-and write the family file the evaluation pipeline reads (eval_pipeline/families/tinyworld.yaml).
+and write the family file the evaluation pipeline reads (OUT/family.yaml, beside the runs it lists;
+the registry finds runs/<name>/family.yaml by name).
 
     python -m simulation.family                  # full ladder (5 members, 0.1M-10M non-embedding params)
     python -m simulation.family --quick          # 3 tiny members, tiny budget, under a minute
@@ -12,7 +13,6 @@ differences are differences of size. Training resumes where it stopped and skips
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
-from data_pipeline.io import DataError, atomic_open, save_figure, write_json
-from eval_pipeline.registry import repo_relative
+from data_pipeline.cli import command, device, non_negative_int, positive_int
+from neqa.checkpoints import FINAL, saved_steps
+from neqa.figures import save_figure
+from neqa.io import UsageError, atomic_open, write_csv, write_json
+from neqa.paths import REPO_ROOT, repo_relative
 from simulation import world as W
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # name, n_layer, n_head, n_embd, peak learning rate (smaller models tolerate larger steps)
 LADDER = [
@@ -64,6 +65,7 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+
     from eval_pipeline.fits import fit_power_law
 
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -110,9 +112,11 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
 
 
 def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
-    from simulation.loop import TrainConfig, is_complete, train
-    from simulation.model import make_model, non_embedding_params, train_flops
     from transformers import AutoTokenizer
+
+    from neqa.device import non_embedding_params
+    from simulation.loop import TrainConfig, is_complete, train
+    from simulation.model import make_model, train_flops
 
     out = Path(args.out)
     data_dir = out / "data"
@@ -121,7 +125,7 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
         wanted = set(args.members.split(","))
         unknown = wanted - {m[0] for m in ladder}
         if unknown:
-            raise ValueError(f"--members: unknown member(s) {', '.join(sorted(unknown))}; "
+            raise UsageError(f"--members: unknown member(s) {', '.join(sorted(unknown))}; "
                              f"choose from {', '.join(m[0] for m in ladder)}")
         ladder = [m for m in ladder if m[0] in wanted]
 
@@ -148,22 +152,24 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
                           log_every=max(steps // 50, 1))
         log(f"{name}: {n_layer} layers, {n_head} heads, width {n_embd}, {n_params:,} non-embedding params, "
             f"{steps} steps x {tokens_per_step} tokens")
-        skipped = is_complete(out / name / "final")
+        skipped = is_complete(out / name / FINAL)
         t0 = time.perf_counter()
-        hist = train(model, stream, cfg, out / name, val_tokens=val, tokenizer=tok, log=log)
+        settings = {"n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "n_positions": N_POSITIONS,
+                    "vocab_size": len(tok), "world": asdict(world_cfg)}
+        hist = train(model, stream, cfg, out / name, val_tokens=val, tokenizer=tok, log=log, settings=settings,
+                     restart=getattr(args, "restart", False))
         seconds = time.perf_counter() - t0
         histories[name] = hist
         final = [h for h in hist if h.get("val_loss") is not None]
-        ckpts = sorted((out / name / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
         timing_path = out / name / "timing.json"
         if skipped and timing_path.exists():   # trained before: keep the time of the real run
             seconds = json.loads(timing_path.read_text())["train_seconds"]
         else:
             write_json(timing_path, {"train_seconds": seconds})
-        members.append({"name": name, "model": repo_relative(out / name / "final"), "params": n_params,
+        members.append({"name": name, "model": repo_relative(out / name / FINAL), "params": n_params,
                         "train_tokens": float(steps * tokens_per_step),
                         "flops": train_flops(n_params, steps * tokens_per_step),
-                        "revisions": [p.name for p in ckpts],   # folders in <member>/checkpoints/
+                        "revisions": [p.name for _, p in saved_steps(out / name)],   # in <member>/checkpoints/
                         "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "lr": lr,
                         "val_loss": final[-1]["val_loss"] if final else float("nan"),
                         "train_seconds": round(seconds, 1)})
@@ -172,11 +178,8 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
     stem = "tinyworld" if not args.quick else "tinyworld_quick"
     results = Path(args.results) if args.results else (REPO_ROOT / "results" if not args.quick else out / "results")
     fits = plot_scaling(members, histories, results / "figures", stem)
-    with atomic_open(results / stem / "scaling.csv") as f:
-        cols = ["name", "params", "train_tokens", "flops", "val_loss", "train_seconds", "n_layer", "n_head", "n_embd", "lr"]
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        w.writerows(members)
+    write_csv(results / stem / "scaling.csv", members, ["name", "params", "train_tokens", "flops", "val_loss",
+                                                        "train_seconds", "n_layer", "n_head", "n_embd", "lr"])
     summary = {"world": asdict(world_cfg),
                "training": {"tokens_per_member": steps * tokens_per_step, "steps": steps,
                             "batch_size": args.batch_size, "seq_len": args.seq_len, "seed": args.seed,
@@ -184,31 +187,35 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
                "members": members, "fits": fits,
                "total_train_seconds": round(sum(m["train_seconds"] for m in members), 1)}
     write_json(out / "family.json", summary)
-    yaml_path = Path(args.yaml) if args.yaml else (REPO_ROOT / "eval_pipeline" / "families" / "tinyworld.yaml"
-                                                    if not args.quick else out / "tinyworld-quick.yaml")
+    yaml_path = Path(args.yaml) if args.yaml else out / "family.yaml"
     write_yaml(yaml_path, "tinyworld" if not args.quick else "tinyworld-quick", data_dir, members)
     log(f"wrote {yaml_path}, {out / 'family.json'}, {results / stem / 'scaling.csv'}, figures in {results / 'figures'}; "
         f"total training {summary['total_train_seconds']:.0f} s")
     return summary
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Generate TinyWorld data, train the tinyworld model ladder, fit and "
-                                             "draw loss scaling, write eval_pipeline/families/tinyworld.yaml.")
+                                             "draw loss scaling, write OUT/family.yaml (the family the evaluator reads).")
     ap.add_argument("--quick", action="store_true", help="3 tiny members and a tiny budget (about a minute); "
-                    "writes into --out (default runs/tinyworld-quick), not into the committed YAML/results")
-    ap.add_argument("--output-dir", "--out", dest="out", default=None, help="run folder (default: runs/tinyworld, or runs/tinyworld-quick)")
+                    "writes into --out (default runs/tinyworld-quick), not into the committed results")
+    ap.add_argument("--output-dir", "--out", dest="out", default=None,
+                    help="run folder (default: runs/tinyworld, or runs/tinyworld-quick)")
     ap.add_argument("--results", default=None, help="folder for figures/ and tinyworld/scaling.csv "
                     "(default: results/, or OUT/results with --quick)")
-    ap.add_argument("--yaml", default=None, help="family YAML to write (default: eval_pipeline/families/"
-                    "tinyworld.yaml, or OUT/tinyworld-quick.yaml with --quick)")
+    ap.add_argument("--yaml", default=None, help="family YAML to write (default: OUT/family.yaml, which "
+                    "`--family tinyworld` (or tinyworld-quick) finds)")
     ap.add_argument("--members", default=None, help="comma-separated subset of the ladder to train")
-    ap.add_argument("--tokens", type=int, default=None, help="training tokens per member (default: 262144, "
-                    "quick: 12288)")
-    ap.add_argument("--batch-size", type=int, default=16, help="sequences per step (default: 16)")
-    ap.add_argument("--seq-len", type=int, default=64, help="tokens per sequence (default: 64)")
-    ap.add_argument("--checkpoints", type=int, default=4, help="intermediate checkpoints per member (default: 4)")
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    ap.add_argument("--tokens", type=positive_int, default=None, help="training tokens per member (default: "
+                    "262144, quick: 12288)")
+    ap.add_argument("--batch-size", type=positive_int, default=16, help="sequences per step (default: 16)")
+    ap.add_argument("--seq-len", type=positive_int, default=64, help="tokens per sequence (default: 64)")
+    ap.add_argument("--checkpoints", type=non_negative_int, default=4,
+                    help="intermediate checkpoints per member (default: 4)")
+    ap.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda | cuda:N (default: auto)")
+    ap.add_argument("--restart", action="store_true",
+                    help="train every member again from nothing (needed to change a member's settings)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     W.add_knobs(ap)
     args = ap.parse_args(argv)
@@ -216,11 +223,7 @@ def main(argv=None) -> int:
         args.out = "runs/tinyworld-quick" if args.quick else "runs/tinyworld"
     if args.tokens is None:
         args.tokens = 12288 if args.quick else 262144
-    try:
-        run_family(args, W.config_from_args(args))
-    except (ValueError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    run_family(args, W.config_from_args(args))
     return 0
 
 

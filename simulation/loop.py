@@ -6,12 +6,18 @@ out_dir/state.pt sees exactly the batches the uninterrupted run would have seen.
 Data is either a 1-D LongTensor token stream (random windows of seq_len+1 tokens are cut
 from it) or a callable `get_batch(step, generator) -> LongTensor[B, T+1]` or `(x, y)` with
 y = -100 where no loss is wanted; the generator is seeded from (seed, step).
+
+out_dir/train_config.json records the settings a run was started with (TrainConfig and the caller's
+`settings`: model shape, data); resuming, or reusing a finished final/, with other settings is refused,
+naming them, unless `restart` starts the run again from nothing. state.pt is loaded with
+weights_only=True: tensors and plain values only, never code.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import pickle
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -21,8 +27,16 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from data_pipeline.io import atomic_open
-from simulation.model import non_embedding_params, train_flops
+from neqa import checkpoints as ckpt
+from neqa.device import non_embedding_params, resolve_device
+from neqa.io import DataError, UsageError, atomic_dir, atomic_open, finite, read_json, recover_dir, write_json
+from simulation.model import train_flops
+
+RESUME_FREE = ("device", "progress", "log_every", "state_every")   # may change between a run and its resume
+
+
+class SettingsMismatchError(UsageError):
+    """A run folder holds a run started with other settings."""
 
 
 @dataclass
@@ -43,12 +57,6 @@ class TrainConfig:
     state_every: int = 0      # save state.pt every N steps (0: at checkpoints and ~10 times a run)
     val_batches: int = 8      # validation windows: at most val_batches * batch_size
     progress: bool = True     # tqdm bar
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -121,15 +129,72 @@ def is_complete(folder) -> bool:
 
 
 def save_pretrained_atomic(model, tokenizer, folder) -> None:
-    """save_pretrained into a temporary folder, then rename: a crash never leaves half a model."""
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    """save_pretrained into a temporary folder, then rename: a crash never leaves half a model, and an
+    earlier folder stays until the new one is in place."""
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+
+
+def run_settings(cfg: TrainConfig, settings: dict | None) -> dict:
+    """What decides a run's result: TrainConfig (less what may change on resume) and the caller's settings."""
+    return finite({"config": {k: v for k, v in asdict(cfg).items() if k not in RESUME_FREE},
+                   "settings": dict(settings or {})})
+
+
+def _differences(before: dict, now: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(before) | set(now)):
+        a, b = before.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix.removeprefix('config.').removeprefix('settings.')}{k}: {a!r} then, {b!r} now")
+    return out
+
+
+def clear_run(out_dir) -> None:
+    """Delete what train() wrote in out_dir (for a restart)."""
+    out_dir = Path(out_dir)
+    for name in ("final", ".final.tmp", ".final.old", "checkpoints"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    for name in ("state.pt", ".state.pt.tmp", "train_log.jsonl", "train_config.json"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def check_settings(out_dir, wanted: dict, log=print) -> None:
+    """Refuse to continue a run (state.pt) or reuse its final/ when it was started with other settings."""
+    out_dir = Path(out_dir)
+    record_path = out_dir / "train_config.json"
+    if record_path.exists():
+        before = read_json(record_path)
+    elif (out_dir / "state.pt").exists():   # a run begun before train_config.json: state.pt has its TrainConfig
+        state_cfg = _load_state(out_dir / "state.pt").get("config") or {}
+        before = {"config": {k: v for k, v in state_cfg.items() if k not in RESUME_FREE},
+                  "settings": wanted["settings"]}
+    else:
+        if is_complete(out_dir / "final"):
+            log(f"warning: {out_dir / 'final'} was trained before settings were recorded; they cannot be checked")
+        return
+    diff = _differences(before, wanted)
+    if diff:
+        raise SettingsMismatchError(f"{out_dir} holds a run with other settings ({'; '.join(diff)}); resume it with "
+                                    "the same arguments, use another output folder, or pass --restart to train "
+                                    "again from nothing")
+
+
+def _load_state(path) -> dict:
+    """state.pt as tensors and plain values; anything else (pickled code) is refused, never run."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(path, None, None, f"not a plain training state, refusing to load it ({first[:200]}); "
+                                          "delete it or pass --restart") from None
+    if not isinstance(state, dict):
+        raise DataError(path, None, None, "not a training state (expected a dict)")
+    return state
 
 
 def read_log(path) -> list[dict]:
@@ -153,16 +218,25 @@ def _optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val_tokens=None, tokenizer=None,
-          log=print) -> list[dict]:
+          log=print, settings: dict | None = None, restart: bool = False) -> list[dict]:
     """Train `model` in place for cfg.steps steps and return the log rows
     (step, tokens, loss, val_loss, tokens_per_s, flops, lr).
 
-    Writes out_dir/train_log.jsonl, out_dir/state.pt (for resuming), out_dir/checkpoints/step-N
+    Writes the layout of neqa.checkpoints: out_dir/train_config.json, train_log.jsonl, state.pt (for resuming), checkpoints/step-N
     and finally out_dir/final (HF format, with the tokenizer if given). If out_dir/final is already
-    complete, loads its weights into `model` and returns the saved log without training."""
+    complete (and was trained with these settings), loads its weights into `model` and returns the saved
+    log without training. `settings`: what else decides the run (model shape, data); `restart`: delete the
+    folder's earlier run first."""
     out_dir = Path(out_dir)
-    final_dir, state_path, log_path = out_dir / "final", out_dir / "state.pt", out_dir / "train_log.jsonl"
-    device = resolve_device(cfg.device)
+    final_dir, state_path, log_path = out_dir / ckpt.FINAL, out_dir / ckpt.STATE, ckpt.train_log(out_dir)
+    device = torch.device(resolve_device(cfg.device))
+    wanted = run_settings(cfg, settings)
+    if restart:
+        clear_run(out_dir)
+    recover_dir(final_dir)
+    check_settings(out_dir, wanted, log)
+    if not (out_dir / "train_config.json").exists() and not is_complete(final_dir):
+        write_json(out_dir / "train_config.json", wanted)
 
     if is_complete(final_dir):
         log(f"{final_dir} is complete; skipping training")
@@ -188,7 +262,7 @@ def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val
     start, tokens_seen = 0, 0   # tokens_seen: input positions processed (padding included)
     torch.manual_seed(cfg.seed)
     if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = _load_state(state_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
@@ -240,7 +314,7 @@ def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val
                 (tqdm.write if log is print and cfg.progress else log)(msg)
             tokens_since, loss_sum, loss_n = 0, 0.0, 0
         if cfg.ckpt_every and done % cfg.ckpt_every == 0:
-            save_pretrained_atomic(model, tokenizer, out_dir / "checkpoints" / f"step-{done}")
+            save_pretrained_atomic(model, tokenizer, ckpt.checkpoint_dir(out_dir, done))
         if not last and done % state_every == 0:
             save_state(done)
         if logged:   # tokens/s counts training only, not evaluation or saving

@@ -1,4 +1,4 @@
-"""GPT-2-shaped language models of any size, and the parameter / compute counts scaling laws use."""
+"""GPT-2-shaped language models of any size, and the training compute scaling laws use."""
 from __future__ import annotations
 
 import torch
@@ -18,23 +18,6 @@ def make_model(vocab_size: int, n_layer: int, n_head: int, n_embd: int, n_positi
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return GPT2LMHeadModel(GPT2Config(**settings))
-
-
-def non_embedding_params(model) -> int:
-    """Parameters outside the token and position embeddings (Kaplan et al.'s N).
-    The (tied) output head shares the token embedding and is not counted either."""
-    embeddings = {id(p) for p in model.get_input_embeddings().parameters()}
-    wpe = getattr(getattr(model, "transformer", None), "wpe", None)
-    if wpe is not None:
-        embeddings |= {id(p) for p in wpe.parameters()}
-    embeddings |= {id(p) for p in model.get_output_embeddings().parameters()}
-    seen, n = set(), 0
-    for p in model.parameters():
-        if id(p) in embeddings or id(p) in seen:
-            continue
-        seen.add(id(p))
-        n += p.numel()
-    return n
 
 
 def train_flops(n_params: int, n_tokens: int) -> float:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Figure 5 and Figure 6: bash simulation/run.sh [--quick]
-#   Figure 5: the task-decomposition curves (the measured composition: python -m simulation.task_decompose --results DIR).
+#   Figure 5: the task-decomposition curves (the measured composition: python -m simulation.composition --results DIR).
 #   Figure 6: train the size × negation-ratio grid on the generated sentiment corpus, then evaluate it.
 # --quick: 2 sizes × 2 ratios, 150 steps (a smoke test, ~30 s of training), into runs/sentiment_quick.
 # Without it: 5 sizes × 4 ratios, 300 steps, into runs/sentiment; figures into results/figures (committed).
@@ -14,7 +14,7 @@ else
   RUNS=runs/sentiment; OUT=results/figures
   SIZES="0 1 2 3 4"; RATIOS="0 0.01 0.05 0.2"; STEPS=300
 fi
-python -m simulation.task_decompose --out-dir "$OUT"
+python -m simulation.composition --out-dir "$OUT"
 # one process for the whole grid (imports cost seconds); one thread is faster for models this small
-python -m simulation.train --task sentiment --size $SIZES --ratio $RATIOS --steps $STEPS --threads 1 --quiet --runs "$RUNS"
-python -m simulation.eval --task sentiment --runs "$RUNS" --out-dir "$OUT"
+python -m simulation.sentiment_train --size $SIZES --ratio $RATIOS --steps $STEPS --threads 1 --quiet --runs "$RUNS"
+python -m simulation.sentiment_eval --runs "$RUNS" --out-dir "$OUT"

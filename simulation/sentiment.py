@@ -14,7 +14,7 @@ import re
 
 import torch
 
-from data_pipeline.io import DataError
+from neqa.io import DataError
 
 AFFIRMATIVE = "This does suggest that it is"
 NEGATED = "This does not suggest that it is"
@@ -136,16 +136,6 @@ def train_tokenizer(texts: list[str], min_frequency: int = 1):
     tok.train_from_iterator(list(texts) + [f"{AFFIRMATIVE} {NEGATED} bad good ."], trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, unk_token="<unk>",
                                    pad_token=EOS)
-
-
-def token_stream(texts: list[str], tokenizer) -> list[int]:
-    """Texts joined into one stream, each followed by the end-of-text token."""
-    eos = tokenizer.eos_token_id
-    out: list[int] = []
-    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
-        out.extend(ids)
-        out.append(eos)
-    return out
 
 
 def encode_examples(train: list[dict], ratio: float, tokenizer, seed: int = 0) -> list[tuple[list[int], int]]:

@@ -26,10 +26,10 @@ import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from data_pipeline.io import DataError, atomic_open, write_json, write_jsonl
+from data_pipeline.cli import command
 from data_pipeline.prompts import HEADER, LETTERS, cot_answer, question_block
-
-EOS = "<|endoftext|>"
+from neqa.io import UsageError, atomic_dir, atomic_open, write_json, write_jsonl
+from neqa.tokenizer import EOS, byte_bpe
 
 # ---------------------------------------------------------------------------------------------
 # The world's vocabulary. A relation: plain stem, negated stems (full, contracted), the NeQA
@@ -99,7 +99,7 @@ class WorldConfig:
 
     def validate(self) -> None:
         def bad(name, msg):
-            raise ValueError(f"{name}: {msg}")
+            raise UsageError(f"{name}: {msg}")
         if not 2 <= self.entities_per_kind <= MAX_PER_KIND:
             bad("entities_per_kind", f"must be in [2, {MAX_PER_KIND}], got {self.entities_per_kind}")
         if not 2 <= self.values_per_relation <= MAX_VALUES:
@@ -288,20 +288,10 @@ def test_sets(facts: list[Fact], cfg: WorldConfig, heldout: bool = True) -> dict
 def train_tokenizer(texts: list[str], vocab_size: int):
     """Byte-level BPE (GPT-2 style: spaces and newlines kept) as a PreTrainedTokenizerFast;
     <|endoftext|> is id 0, matching make_model's bos/eos id."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS,
-                                   pad_token=EOS, model_max_length=1024)
+    fast = byte_bpe(texts, vocab_size, pad_token=EOS, model_max_length=1024)
     for letter in LETTERS:
         if len(fast.encode(" " + letter)) != 1:
-            raise ValueError(f"tokenizer: ' {letter}' is not a single token; raise vocab_size")
+            raise UsageError(f"tokenizer: ' {letter}' is not a single token; raise vocab_size")
     return fast
 
 
@@ -319,7 +309,8 @@ def write_data(out_dir, cfg: WorldConfig, log=print) -> dict:
         with atomic_open(out / name) as f:
             f.write(corpus_text(d))
     tok = train_tokenizer(docs, cfg.vocab_size)
-    tok.save_pretrained(out / "tokenizer")
+    with atomic_dir(out / "tokenizer") as tmp:   # a crash never leaves half a tokenizer
+        tok.save_pretrained(tmp)
     counts = {}
     for heldout, prefix in ((True, ""), (False, "seen_")):
         for name, items in test_sets(facts, cfg, heldout).items():
@@ -361,16 +352,13 @@ def config_from_args(args) -> WorldConfig:
     return WorldConfig(**{f.name: getattr(args, f.name) for f in fields(WorldConfig)})
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Generate the TinyWorld corpus, tokenizer and held-out test sets.")
     ap.add_argument("--output-dir", "--out", dest="out", default="runs/tinyworld/data", help="output folder (default: runs/tinyworld/data)")
     add_knobs(ap)
     args = ap.parse_args(argv)
-    try:
-        write_data(args.out, config_from_args(args))
-    except (ValueError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    write_data(args.out, config_from_args(args))
     return 0
 
 

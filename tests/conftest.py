@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,17 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover
     pass
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: loads real pretrained models (minutes on 2 cores; -m 'not slow' skips)")
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu are skipped, with the reason shown, where no CUDA device is visible."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 def _training_text() -> list[str]:
@@ -62,19 +66,12 @@ def make_tiny_model(path: Path, seed: int = 0, vocab_size: int = 300, n_layer: i
     """Save a randomly initialised tiny model (GPT-2 unless `arch` says otherwise) and its tokenizer (trained
     here, offline) to `path`."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoModelForCausalLM
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(_training_text(), trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>")
+    from neqa.tokenizer import byte_bpe
+    fast = byte_bpe(_training_text(), vocab_size)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(_tiny_config(arch, tok.get_vocab_size(), n_layer, n_embd)).eval()
+    model = AutoModelForCausalLM.from_config(_tiny_config(arch, len(fast), n_layer, n_embd)).eval()
     with torch.no_grad():  # sharper than the default init, so that predictions differ item to item
         for p in model.parameters():
             if p.dim() > 1:
@@ -93,3 +90,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tiny_model_dir_2(tmp_path_factory) -> Path:
     """A second tiny model (different weights), e.g. to check that results of two models never mix."""
     return make_tiny_model(tmp_path_factory.mktemp("tiny-gpt2-b") / "model", seed=1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault: a fault-injection test (bad input, crash, concurrency, hostile "
+                                       "data); `pytest -m fault` runs the suite the README counts")

@@ -28,7 +28,8 @@ def synthetic_family(root, accs, task="neqa", prompt="zeroshot", n=400, family="
     params = np.logspace(7, 11, len(accs))
     for i, (acc, p) in enumerate(zip(accs, params)):
         correct = rng.random(n) < acc
-        write_run(root, family, f"m{i}", task, prompt, correct, n_params=float(p), flops=float(6 * p * 3e11))
+        write_run(root, family, f"m{i}", task, prompt, correct, n_params=float(p), flops=float(6 * p * 3e11),
+                  train_tokens=3e11)
     return params
 
 
@@ -37,6 +38,7 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_trends_on_results_folder(tmp_path, capsys):
     synthetic_family(tmp_path, [0.75, 0.5, 0.3, 0.5, 0.75])
     synthetic_family(tmp_path, [0.4, 0.5, 0.6, 0.7, 0.8], task="task1")
@@ -48,6 +50,7 @@ def test_trends_on_results_folder(tmp_path, capsys):
         assert (tmp_path / "analysis" / f"trends.{ext}").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_trends_published(tmp_path, capsys):
     assert main(["trends", "--published", "--out-dir", str(tmp_path), "--n-boot", "500"]) == 0
     out = capsys.readouterr().out
@@ -56,34 +59,58 @@ def test_trends_published(tmp_path, capsys):
     assert len(rows) == 18 and {"paper_label", "label", "agree"} <= set(rows[0])
 
 
+@pytest.mark.slow
 def test_decompose_and_fits_on_results_folder(tmp_path, capsys):
     x = np.linspace(0, 1, 5)
-    t1, t2 = 0.5 + 0.4 * x, 1 / (1 + np.exp(-(x - 0.7) * 20))
-    neqa = t1 * t2 + (1 - t1) * (1 - t2)
+    t1, s = 0.5 + 0.4 * x, 1 / (1 + np.exp(-(x - 0.7) * 20))
+    neqa = t1 * s + (1 - t1) * (1 - s)
     synthetic_family(tmp_path, t1, task="task1", n=2000, seed=1)
-    synthetic_family(tmp_path, np.clip(t2, 0.01, 0.99), task="task2", prompt="strong", n=2000, seed=2)
-    synthetic_family(tmp_path, neqa, n=2000, seed=3)
-    assert main(["decompose", str(tmp_path), "--t2-prompt", "strong"]) == 0
-    rows = read_csv(tmp_path / "analysis" / "decompose.csv")
-    assert len(rows) == 5 and float(rows[0]["r2_measured"]) > 0.9
-    assert main(["fits", str(tmp_path)]) == 0
+    synthetic_family(tmp_path, 0.5 + 0.5 * s, task="task2", prompt="strong", n=2000, seed=2)
+    synthetic_family(tmp_path, neqa, prompt="zeroshot_hint", n=2000, seed=3)
+    assert main(["decompose", str(tmp_path), "--pairs", "strong:zeroshot_hint", "--n-boot", "50"]) == 0
+    rows = {r["mapping"]: r for r in read_csv(tmp_path / "analysis" / "decompose.csv")}
+    assert set(rows) == {"above_chance", "raw"}
+    assert {"family", "task2_prompt", "neqa_prompt", "mapping", "r2", "mae"} <= set(rows["raw"])
+    assert float(rows["above_chance"]["r2"]) > 0.9 and float(rows["raw"]["r2"]) < float(rows["above_chance"]["r2"])
+    assert len(read_csv(tmp_path / "analysis" / "decompose_models.csv")) == 10
+    assert main(["fits", str(tmp_path), "--n-boot", "50"]) == 0
     assert len(read_csv(tmp_path / "analysis" / "fits.csv")) == 3
+    (chin,) = read_csv(tmp_path / "analysis" / "fits_chinchilla.csv")
+    assert chin["identifiable"] == "False"                       # one data budget per size (train_tokens 3e11)
+    assert "single data budget" in chin["why"]
+
+
+def test_decompose_published(tmp_path, capsys):
+    assert main(["decompose", "--published", "--out-dir", str(tmp_path), "--n-boot", "20"]) == 0
+    rows = read_csv(tmp_path / "decompose.csv")
+    assert {(r["family"], r["task2_prompt"], r["neqa_prompt"], r["mapping"]) for r in rows} == {
+        (f, p2, pn, m) for f in ("GPT-3", "GPT-3 Text Series")
+        for p2, pn in (("weak", "zeroshot"), ("strong", "zeroshot_hint")) for m in ("above_chance", "raw")}
 
 
 def test_slice_sandwich_cli(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = np.linspace(18, 24, 10)
     for i, lx in enumerate(x):
-        easy = 0.25 - 0.03 * (lx - 18)
-        hard = 0.30 + 0.06 * (lx - 18) - 0.015 * (lx - 18) ** 2
-        brier = np.clip(np.where(np.arange(200) % 2 == 0, easy, hard) + rng.normal(0, 0.005, 200), 0, 1)
-        correct = rng.random(200) < 1.2 - 1.6 * (easy + hard) / 2
-        write_run(tmp_path, "synth", f"m{i}", "neqa", "zeroshot", correct, brier, flops=float(10 ** lx))
-    assert main(["slice-sandwich", str(tmp_path), "--threshold", "21", "--groups", "2"]) == 0
+        p_easy = 0.55 + 0.06 * (lx - 18)
+        p_hard = 0.40 - 0.05 * (lx - 18) + 0.02 * (lx - 18) ** 2
+        p = np.clip(np.where(np.arange(200) % 2 == 0, p_easy, p_hard) + rng.normal(0, 0.02, 200), 0.01, 0.99)
+        write_run(tmp_path, "synth", f"m{i}", "neqa", "zeroshot", p > 0.5, (1 - p) ** 2, flops=float(10 ** lx))
+    assert main(["slice-sandwich", str(tmp_path), "--threshold", "21", "--deg-easy", "2"]) == 0
     out = capsys.readouterr().out
-    assert "forecast MAE above the threshold" in out
-    rows = read_csv(tmp_path / "analysis" / "slice_sandwich_neqa_zeroshot.csv")
-    assert sum(r["above_threshold"] == "True" for r in rows) == 5
+    assert "sas_mae" in out and "baseline_mae" in out
+    rows = read_csv(tmp_path / "analysis" / "slice_sandwich_forecast.csv")
+    assert {"task", "model", "log10_flops", "acc", "sas_pred", "baseline_pred"} <= set(rows[0])
+    assert sum(r["split"] == "forecast" for r in rows) == 5       # 21, 21.33, ... at or above the threshold
+
+
+def test_slice_sandwich_published(tmp_path, capsys):
+    assert main(["slice-sandwich", "--published", "--tasks", "mmlu", "arithmetic", "parsinlu_qa_mc",
+                 "--out-dir", str(tmp_path)]) == 0
+    errs = {r["task"]: r for r in read_csv(tmp_path / "slice_sandwich_errors.csv")}
+    assert set(errs) == {"mmlu", "arithmetic", "parsinlu_qa_mc"}
+    assert int(errs["mmlu"]["n_test"]) == 27 and float(errs["mmlu"]["threshold"]) == 1.5
+    assert (tmp_path / "slice_sandwich.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("cmd", ["trends", "decompose", "slice-sandwich", "trajectories", "fits"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from conftest import REPO
 
 from benchmarks import score_throughput as bench
 from data_pipeline.export import harness_yaml, read_harness_yaml, write_harness_task
 from data_pipeline.prompts import neqa_prompt
 from data_pipeline.schema import load_neqa
-
-from conftest import REPO
+from neqa.device import non_embedding_params
 
 ITEMS = load_neqa(REPO / "data_pipeline" / "neqa_100.jsonl")[:6]
 HAS_LM_EVAL = importlib.util.find_spec("lm_eval") is not None
@@ -37,8 +37,8 @@ def test_nonembedding_params_of_gpt2_match_the_closed_form():
     L, d = 3, 32
     model = GPT2LMHeadModel(GPT2Config(n_layer=L, n_embd=d, n_head=2, vocab_size=123, n_positions=64))
     # per block: 2 layer norms (4d), qkv (3d^2 + 3d), attention out (d^2 + d), MLP (8d^2 + 5d); final norm 2d
-    assert bench.nonembedding_params(model) == L * (12 * d * d + 13 * d) + 2 * d
-    assert bench.nonembedding_params(model) == sum(p.numel() for p in model.parameters()) - 123 * d - 64 * d
+    assert non_embedding_params(model) == L * (12 * d * d + 13 * d) + 2 * d
+    assert non_embedding_params(model) == sum(p.numel() for p in model.parameters()) - 123 * d - 64 * d
 
 
 def _samples(prompts, logprobs, order):
@@ -89,7 +89,7 @@ def test_task_yaml_renders_our_prompt(method, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_bench(tmp_path_factory):
-    from data_pipeline.io import write_jsonl
+    from neqa.io import write_jsonl
     tmp = tmp_path_factory.mktemp("bench")
     info = bench.build_model(tmp / "model", "tiny", ITEMS)
     items_file = tmp / "items.jsonl"
@@ -113,6 +113,7 @@ def test_tiny_model_and_our_side(tiny_bench):
         assert len(lp) == 2 and all(x < 0 for x in lp) and sum(2.718281828 ** x for x in lp) < 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -r benchmarks/requirements.txt)")
 def test_tiny_model_lm_eval_side_agrees(tiny_bench):
     _, job = tiny_bench

@@ -6,8 +6,8 @@ import pytest
 
 FOLDER_COMMANDS = [("eval_pipeline.evaluate", [], "--out-dir"), ("eval_pipeline.plot", [], "--out-dir"),
                    ("eval_pipeline.analyze", ["trends"], "--out-dir"), ("data_pipeline.export", [], "--out-dir"),
-                   ("data_pipeline.variants", [], "--out-dir"), ("simulation.task_decompose", [], "--out-dir"),
-                   ("simulation.eval", [], "--out-dir"), ("simulation.train", [], "--out-dir"),
+                   ("data_pipeline.variants", [], "--out-dir"), ("simulation.composition", [], "--out-dir"),
+                   ("simulation.sentiment_eval", [], "--out-dir"), ("simulation.sentiment_train", [], "--out-dir"),
                    ("simulation.world", [], "--out"), ("simulation.family", [], "--out")]
 
 

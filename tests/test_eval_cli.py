@@ -5,12 +5,11 @@ import csv
 import json
 
 import pytest
+from conftest import REPO
 
-from data_pipeline.io import write_jsonl
 from data_pipeline.schema import load_neqa
 from eval_pipeline.evaluate import main
-
-from conftest import REPO
+from neqa.io import write_jsonl
 
 SUMMARY_FIELDS = {"key", "family", "member", "model", "revision", "dtype", "n_params", "train_tokens", "flops", "task",
                   "prompt", "data_file", "data_sha256", "n_items", "accuracy", "accuracy_ci", "strict_accuracy",
@@ -189,6 +188,7 @@ def test_usage_errors(capsys):
     assert e.value.code == 2
 
 
+@pytest.mark.slow
 def test_openai_backend_through_the_cli(tmp_path, capsys, monkeypatch, small_neqa):
     from fake_openai_server import FakeOpenAI
     secret = "sk-test-never-written-0123"
@@ -225,7 +225,7 @@ def test_revision_of_a_local_model_names_a_saved_checkpoint(tmp_path):
 
 def test_records_hold_the_full_prompt(tmp_path, capsys, tiny_model_dir, small_neqa):
     from data_pipeline.prompts import neqa_prompt, task2_prompt
-    from eval_pipeline.results import load_items
+    from neqa.results import load_items
     out = tmp_path / "r" / "fam"
     rc, _, err = run(capsys, "--model", tiny_model_dir, "--prompt", "zeroshot,fewshot,fewshot_cot,cloze",
                      "--data", small_neqa, "--limit", "3", "--output-dir", out)

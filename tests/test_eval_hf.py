@@ -5,14 +5,13 @@ import math
 
 import pytest
 import torch
+from conftest import REPO
 
 from data_pipeline.prompts import neqa_prompt, prefix
 from data_pipeline.schema import load_neqa
-from eval_pipeline.backends import GenerateRequest, ScoreRequest, get_backend
-from eval_pipeline.backends import hf
+from eval_pipeline.backends import GenerateRequest, ScoreRequest, get_backend, hf
 from eval_pipeline.backends.hf import HFBackend, cpu_batch_size
-
-from conftest import REPO
+from eval_pipeline.metrics import surface_forms, surface_logprobs
 
 ITEMS = load_neqa(REPO / "data_pipeline" / "neqa_100.jsonl")[:10]
 
@@ -71,7 +70,7 @@ def test_scores_equal_plain_forward(tiny_model_dir, reference, batch_size, use_p
 def test_order_restored_and_single_pass_fields(tiny_model_dir, reference):
     backend = HFBackend(str(tiny_model_dir), batch_size=4, device="cpu", dtype="float32")
     # options " ?" (whose "." extension " ?." is one token) and " A" (" A." is two): surface adds only the first
-    requests = [ScoreRequest(neqa_prompt(it, "zeroshot"), [" ?", " A"]) for it in ITEMS[::-1]]
+    requests = [ScoreRequest(neqa_prompt(it, "zeroshot"), [" ?", " A"], surface_forms([" ?", " A"])) for it in ITEMS[::-1]]
     results = backend.score(requests, shared_prefix=prefix("zeroshot"))
     tok = reference.tok
     assert len(tok(" ?.")["input_ids"]) == 1 and len(tok(" A.")["input_ids"]) == 2
@@ -80,7 +79,8 @@ def test_order_restored_and_single_pass_fields(tiny_model_dir, reference):
         q, a, qdot = (tok(s)["input_ids"][0] for s in (" ?", " A", " ?."))
         assert res.logprobs == pytest.approx([lp[q].item(), lp[a].item()], abs=1e-4)
         assert res.top_token == tok.decode([int(lp.argmax())])
-        assert res.surface_logprobs == pytest.approx(
+        assert res.next_token_logprobs == pytest.approx([lp[qdot].item(), None], abs=1e-4)
+        assert surface_logprobs(res.logprobs, res.next_token_logprobs) == pytest.approx(
             [math.log(math.exp(lp[q].item()) + math.exp(lp[qdot].item())), lp[a].item()], abs=1e-4)
 
 

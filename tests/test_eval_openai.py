@@ -3,10 +3,12 @@ import json
 import math
 
 import pytest
+from fake_openai_server import CHAT_MODEL, NO_LOGPROBS_MODEL, FakeOpenAI, HFScorer
 
 from eval_pipeline.backends.base import GenerateRequest, ScoreRequest, get_backend
 from eval_pipeline.backends.openai_api import APIError, OpenAIBackend, read_echo, read_top_logprobs
-from fake_openai_server import CHAT_MODEL, NO_LOGPROBS_MODEL, FakeOpenAI, HFScorer
+from eval_pipeline.metrics import surface_forms, surface_logprobs
+from neqa.io import UsageError
 
 SECRET = "sk-test-DO-NOT-WRITE-0123456789"
 AB = [" A", " B"]
@@ -25,12 +27,13 @@ def backend(server, key, **kw):
 
 def test_read_top_logprobs_floor_and_surface():
     top = {" A": math.log(0.5), " A.": math.log(0.1), " C": math.log(0.05)}
-    result = read_top_logprobs(top, AB)
+    result = read_top_logprobs(top, AB, surface_forms(AB))
     assert result.missing_options == 1
     assert result.logprobs[0] == pytest.approx(math.log(0.5))
     assert result.logprobs[1] == pytest.approx(math.log(0.05 / 2))   # smallest shown, halved
-    assert result.surface_logprobs[0] == pytest.approx(math.log(0.6))
-    assert result.surface_logprobs[1] == pytest.approx(result.logprobs[1])
+    surface = surface_logprobs(result.logprobs, result.next_token_logprobs)
+    assert surface[0] == pytest.approx(math.log(0.6))
+    assert surface[1] == pytest.approx(result.logprobs[1])
     assert result.top_token == " A"
 
 
@@ -55,9 +58,9 @@ def test_scores_read_from_top_logprobs_in_order(key):
 def test_floored_option_is_counted(key):
     with FakeOpenAI() as server:
         b = backend(server, key, scoring="top")
-        [r] = b.score([ScoreRequest("q [noB] [A.]\nAnswer:", AB)])
+        [r] = b.score([ScoreRequest("q [noB] [A.]\nAnswer:", AB, surface_forms(AB))])
     assert r.logprobs[1] == pytest.approx(math.log(0.01) - math.log(2))   # " A." is the smallest listed
-    assert r.surface_logprobs[0] == pytest.approx(math.log(0.71))
+    assert surface_logprobs(r.logprobs, r.next_token_logprobs)[0] == pytest.approx(math.log(0.71))
     assert r.missing_options == 1
     d = b.describe()
     assert d["n_missing_items"] == 1 and d["n_missing_options"] == 1
@@ -185,14 +188,14 @@ def test_generate_uses_stop_and_greedy(key):
 
 def test_missing_key_without_base_url_is_an_error(monkeypatch):
     monkeypatch.delenv("NEQA_MISSING_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="NEQA_MISSING_KEY"):
+    with pytest.raises(UsageError, match="NEQA_MISSING_KEY"):
         OpenAIBackend("gpt-x", api_key_env="NEQA_MISSING_KEY")
 
 
 def test_get_backend_finds_openai_and_key_is_never_written(key, tmp_path, capsys):
     """Score through get_backend, write describe() and the scores as the pipeline would, and
     check the key appears neither in the files nor in anything printed."""
-    from data_pipeline.io import write_json, write_jsonl
+    from neqa.io import write_json, write_jsonl
     with FakeOpenAI() as server:
         b = get_backend("openai", model="fake-model", base_url=server.url, api_key_env=key,
                         progress=False)

@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import REPO
 
-from data_pipeline.io import DataError, sha256
 from data_pipeline.schema import load_neqa
+from eval_pipeline.backends.base import Backend
 from eval_pipeline.backends.hf import HFBackend
 from eval_pipeline.evaluate import evaluate_run
 from eval_pipeline.runs import RunFolder, RunMismatchError, run_key
 from eval_pipeline.tasks import get_task
-
-from conftest import REPO
+from neqa.io import DataError, sha256
 
 DATA = REPO / "data_pipeline" / "neqa_100.jsonl"
 ITEMS = load_neqa(DATA)[:9]
@@ -23,7 +23,7 @@ class Killed(RuntimeError):
     pass
 
 
-class DiesAfter:
+class DiesAfter(Backend):
     """Wraps a backend and raises on its (n+1)-th call, like a process killed part-way."""
 
     def __init__(self, backend, n_calls):
@@ -34,6 +34,9 @@ class DiesAfter:
             raise Killed()
         self.left -= 1
         return self.backend.score(requests, shared_prefix)
+
+    def generate(self, requests, shared_prefix=""):
+        raise NotImplementedError
 
     def describe(self):
         return self.backend.describe()
@@ -135,3 +138,21 @@ def test_run_key_depends_on_every_field():
         keys.add(run_key({**meta, field: value}))
     assert len(keys) == 7
     assert run_key({**meta, "code_version": "abc"}) == run_key(meta)   # code version is recorded, not keyed
+
+
+def test_an_older_run_json_gets_its_shared_prefix_on_resume(tmp_path):
+    meta = {"model": "m", "revision": None, "dtype": "float32", "task": "neqa", "prompt": "fewshot",
+            "data_sha256": "0" * 64}
+    folder = RunFolder(tmp_path / "run")
+    folder.open(meta)
+    folder.close()
+    old = json.loads(folder.run_path.read_text())
+    del old["shared_prefix"]                      # as run.json was written before it held the prefix
+    folder.run_path.write_text(json.dumps(old))
+    folder.open({**meta, "shared_prefix": "Header\n\n"})
+    folder.close()
+    now = json.loads(folder.run_path.read_text())
+    assert now["shared_prefix"] == "Header\n\n" and now["key"] == old["key"]
+    folder.open({**meta, "shared_prefix": "Other\n\n"})   # an existing prefix is never rewritten
+    folder.close()
+    assert json.loads(folder.run_path.read_text())["shared_prefix"] == "Header\n\n"

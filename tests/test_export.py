@@ -9,9 +9,9 @@ import jinja2
 import pytest
 
 from data_pipeline import export as E
-from data_pipeline.io import read_jsonl
 from data_pipeline.prompts import neqa_prompt, task2_prompt
 from data_pipeline.schema import load_neqa
+from neqa.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data_pipeline"

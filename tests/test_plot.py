@@ -40,11 +40,12 @@ def read_points(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_figures_and_csv_match_inputs(tmp_path):
     write_results(tmp_path / "res")
     out = tmp_path / "fig"
     assert main([str(tmp_path / "res"), "--out-dir", str(out)]) == 0
-    for stem in ("figure2_neqa", "figure4_tasks"):
+    for stem in ("fig2_neqa", "fig4_tasks"):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
     rows = read_points(out / "points.csv")
@@ -65,6 +66,7 @@ def test_figures_and_csv_match_inputs(tmp_path):
     assert float(got[("tiny", "t-big", "neqa", "zeroshot")]["params"]) == 90000
 
 
+@pytest.mark.slow
 def test_published_points_and_flops_axis(tmp_path):
     write_results(tmp_path / "res")
     out = tmp_path / "fig"
@@ -79,7 +81,7 @@ def test_published_points_and_flops_axis(tmp_path):
     davinci = next(r for r in published if r["member"] == "davinci" and r["task"] == "task1")
     assert float(davinci["accuracy"]) == pytest.approx(0.76)         # paper_figure_values.csv: 76%
     assert float(davinci["flops"]) == pytest.approx(6 * 175e9 * 300e9)
-    assert (out / "figure4_tasks.png").exists()
+    assert (out / "fig4_tasks.png").exists()
 
 
 def test_bad_summary_names_file_and_field(tmp_path, capsys):
@@ -91,3 +93,53 @@ def test_bad_summary_names_file_and_field(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(d / "summary.json") in err and "field 'accuracy'" in err
     assert not (tmp_path / "res" / "figures").exists()
+
+
+def _pdf_width_inches(path):
+    import re
+    box = re.search(rb"/MediaBox \[\s*([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)", path.read_bytes())
+    return (float(box.group(3)) - float(box.group(1))) / 72
+
+
+def test_like_with_like_layout_no_answer_and_width(tmp_path, capsys):
+    res = tmp_path / "res"
+    write_results(res)
+    # a chain-of-thought run whose generations never gave a parsable answer
+    d = res / "pythia" / "pythia-410m" / "neqa__fewshot_cot"
+    d.mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps({"family": "pythia", "member": "pythia-410m", "task": "neqa",
+                                                "prompt": "fewshot_cot", "accuracy": 0.0, "accuracy_ci": [0, 0],
+                                                "n_items": 3}))
+    (d / "items.jsonl").write_text("".join(json.dumps({"index": i, "prediction": None, "correct": False}) + "\n"
+                                           for i in range(3)))
+    out = tmp_path / "fig"
+    assert main([str(res), "--out-dir", str(out), "--ncols", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "no parsable answer" in err and "pythia-410m" in err
+    rows = {(r["member"], r["prompt"]): r for r in read_points(out / "points.csv")}
+    assert float(rows[("pythia-410m", "fewshot_cot")]["answered"]) == 0.0
+    assert float(rows[("pythia-70m", "zeroshot")]["answered"]) == 1.0
+    for stem in ("fig2_neqa", "fig4_tasks"):
+        assert _pdf_width_inches(out / f"{stem}.pdf") <= 7.05, stem
+
+
+def test_x_axis_is_order_where_sizes_are_shared_and_paper_items_only(tmp_path, capsys):
+    from eval_pipeline.plot import choose_x, paper_digests
+    pts = [{"series": "f", "member": m, "params": p} for m, p in (("a", 1e9), ("b", 175e9), ("c", 175e9))]
+    assert choose_x(pts, published=False) == "order"
+    assert choose_x(pts[:2], published=False) == "params"
+    assert choose_x(pts[:2], published=True) == "order"
+    res = tmp_path / "res"
+    for member, sha in (("pythia-70m", paper_digests()["neqa"]), ("pythia-1b", "0" * 64)):
+        d = res / "pythia" / member / "neqa__zeroshot"
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps({"family": "pythia", "member": member, "task": "neqa",
+                                                    "prompt": "zeroshot", "accuracy": 0.5, "n_items": 100,
+                                                    "data_sha256": sha}))
+    assert main([str(res), "--published", "--out-dir", str(tmp_path / "a")]) == 0
+    assert "left out of the comparison" in capsys.readouterr().err
+    kept = [r["member"] for r in read_points(tmp_path / "a" / "points.csv") if r["source"] == "results"]
+    assert kept == ["pythia-70m"]
+    assert main([str(res), "--published", "--any-items", "--out-dir", str(tmp_path / "b")]) == 0
+    kept = [r["member"] for r in read_points(tmp_path / "b" / "points.csv") if r["source"] == "results"]
+    assert sorted(kept) == ["pythia-1b", "pythia-70m"]

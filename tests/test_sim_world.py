@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from data_pipeline.io import read_jsonl
 from data_pipeline.prompts import neqa_prompt, task2_prompt
 from data_pipeline.schema import load_neqa
+from neqa.io import read_jsonl
 from simulation import world as W
 
 SMALL = W.WorldConfig(seed=3, entities_per_kind=8, statement_repeats=3, question_repeats=2, vocab_size=400)
@@ -160,10 +160,12 @@ def test_bad_knob_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_quick_family_end_to_end(tmp_path):
     """A very small family run: data, two checkpoints, final HF folders, YAML the registry reads."""
     import yaml
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     from simulation import family
 
     out = tmp_path / "run"

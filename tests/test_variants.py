@@ -6,26 +6,26 @@ from pathlib import Path
 import pytest
 
 from data_pipeline import variants as V
-from data_pipeline.io import read_jsonl
 from data_pipeline.schema import load_neqa
+from neqa.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data_pipeline"
 
 
-def test_normalise_drops_the_trailing_blank_only():
-    assert V.normalise("Eden Roc is not a ___ ?") == "Eden Roc is not a"
-    assert V.normalise("Moths do not have ___?") == "Moths do not have"
-    assert V.normalise("Hot 8 Brass Band plays ___ music ?") == "Hot 8 Brass Band plays ___ music?"
-    assert V.normalise("Which isn't recyclable?") == "Which isn't recyclable?"
-    assert V.normalise("Predators do not eat") == "Predators do not eat"
+def test_strip_blank_drops_the_trailing_blank_only():
+    assert V.strip_blank("Eden Roc is not a ___ ?") == "Eden Roc is not a"
+    assert V.strip_blank("Moths do not have ___?") == "Moths do not have"
+    assert V.strip_blank("Hot 8 Brass Band plays ___ music ?") == "Hot 8 Brass Band plays ___ music?"
+    assert V.strip_blank("Which isn't recyclable?") == "Which isn't recyclable?"
+    assert V.strip_blank("Predators do not eat") == "Predators do not eat"
 
 
-def test_normalise_reproduces_the_published_normalised_files():
+def test_strip_blank_reproduces_the_published_normalised_files():
     for raw, norm in (("neqa_100.jsonl", "neqa_100_normalized.jsonl"),
                       ("neqa_100_nonnegated.jsonl", "neqa_100_normalized_nonnegated.jsonl")):
         a, b = load_neqa(DATA / raw), load_neqa(DATA / norm)
-        same = sum(V.normalise(x["question"]) == y["question"] for x, y in zip(a, b))
+        same = sum(V.strip_blank(x["question"]) == y["question"] for x, y in zip(a, b))
         assert same >= 99  # the one other item was also re-worded ("do not have" vs "have not")
 
 

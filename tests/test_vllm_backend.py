@@ -71,6 +71,7 @@ def _gpu_vllm():
         pytest.skip("vLLM backend tests need a CUDA GPU")
 
 
+@pytest.mark.gpu
 def test_vllm_scores_equal_hf(tiny_model_dir):
     _gpu_vllm()
     from data_pipeline.prompts import neqa_prompt, prefix

@@ -1,4 +1,4 @@
-"""Hugging Face causal language models (local folder or hub id), on CPU or CUDA.
+"""Hugging Face causal language models (local folder or hub id, or a quantised GGUF file: gguf.py), on CPU or CUDA.
 
 Built for speed without giving up exactness (scores equal an unbatched full forward pass):
 - the output layer is applied only at the positions read, never to full sequence x vocabulary logits;
@@ -9,12 +9,8 @@ Built for speed without giving up exactness (scores equal an unbatched full forw
 - shared-prefix reuse: the tokens every context starts with (the few-shot header) are run once, and each
   batch runs only the suffixes. A request whose tokens do not start with the prefix's tokens (the
   tokenizer merged across the boundary) runs without the prefix cache, so results never depend on it;
-- packed batches: a batch's suffixes are laid end to end in one row, so the linear layers (nearly all
-  the work) see no padding; packed_attention keeps them apart (each suffix attends to the prefix, read
-  from one batch-1 cache and never copied per row, and causally to itself). The prefix itself runs at
-  the head of the first batch's row, and its keys/values are kept for the batches (and calls) after it.
-  A two-row probe checks the packed result against a padded batch once per model; where the model does
-  not route attention through transformers' AttentionInterface, or disagrees, padded batches are used
+- packed batches (packed.py): a batch's suffixes laid end to end in one row, so the linear layers see no
+  padding; where a two-row probe shows the model does not allow it, padded batches are used
   (path "...-padded": right padding, explicit position ids and attention mask, the prefix cache
   expanded to the batch);
 - rows are sorted by length (longest first) and batched; the original order is restored;
@@ -23,43 +19,22 @@ Built for speed without giving up exactness (scores equal an unbatched full forw
 - GPT-2's "gelu_new" activation (a chain of Python-level tensor ops) runs as torch's fused
   gelu(approximate="tanh"): the same formula, equal up to float rounding, about 15% of a CPU forward pass.
 
-Tokenisation follows lm-evaluation-harness: option tokens = tokens(context + option) minus tokens(context),
-with trailing spaces of the context moved to the option.
+Tokenisation is the base class's (TokenizedBackend: lm-evaluation-harness's rule).
 """
 from __future__ import annotations
 
-import itertools
-import math
 from dataclasses import dataclass, field
 
 import torch
 
-from eval_pipeline.backends.base import Backend, GenerateRequest, ScoreRequest, ScoreResult
-from eval_pipeline.gguf import dequantised, is_gguf
+from eval_pipeline.backends.base import GenerateRequest, ScoreRequest, ScoreResult, TokenizedBackend
+from eval_pipeline.backends.gguf import dequantised, is_gguf
+from eval_pipeline.backends.packed import probe_rows, register_packed_attention, run_packed, run_probed
+from neqa.device import n_params, resolve_device, resolve_dtype
+from neqa.io import UsageError
+from neqa.maths import common_length
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def resolve_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def resolve_dtype(dtype: str = "auto", device: str = "auto") -> str:
-    """float32 on CPU; bfloat16 on CUDA when supported (else float16) for dtype="auto"."""
-    if dtype != "auto":
-        if dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(DTYPES)}")
-        return dtype
-    if resolve_device(device).startswith("cuda"):
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "float32"
-
-
-def _logaddexp(a: float, b: float) -> float:
-    top = max(a, b)
-    return top + math.log(math.exp(a - top) + math.exp(b - top)) if top > -math.inf else top
 
 
 def fuse_activations(model: torch.nn.Module) -> int:
@@ -76,6 +51,7 @@ def fuse_activations(model: torch.nn.Module) -> int:
 
 PAD_SLACK, MIN_BATCH_TOKENS = 0.1, 256
 READ_GROUP = 512   # read positions per output-layer pass
+STOP_SLACK = 4     # tokens decoded beyond the stop text's length when looking for it
 
 
 def cpu_batch_size(lengths: list[int], slack: float | None = None, min_tokens: int | None = None) -> int:
@@ -95,78 +71,6 @@ def cpu_batch_size(lengths: list[int], slack: float | None = None, min_tokens: i
     return n
 
 
-class _Packing:
-    """A batch of suffixes laid end to end in one row of T tokens, and the index tensors packed_attention
-    uses to attend within each suffix: suffix b's tokens are packed positions starts[b]..starts[b]+len-1
-    and slots b*S.. of a (B, S) padded layout (S = the longest suffix) used inside attention only.
-    The suffixes attend to prefix_kv, or with inline=P to the row's own first P tokens (the prefix run in
-    the same forward pass), whose keys/values each layer then leaves in `captured` for later batches."""
-
-    def __init__(self, lengths: list[int], prefix_kv, device, inline: int = 0):
-        self.prefix_kv, self.inline, self.calls = prefix_kv, inline, 0
-        self.captured: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.B, self.S = len(lengths), max(lengths)
-        lens = torch.tensor(lengths, device=device)
-        starts = torch.cumsum(lens, 0) - lens
-        j = torch.arange(self.S, device=device)
-        valid = j.unsqueeze(0) < lens.unsqueeze(1)                                  # (B, S)
-        self.to_padded = torch.where(valid, starts.unsqueeze(1) + j, starts.unsqueeze(1)).reshape(-1)  # slot -> pos
-        self.to_packed = valid.reshape(-1).nonzero().squeeze(1)                     # position -> slot
-        self.mask = (j.unsqueeze(0) <= j.unsqueeze(1)).unsqueeze(0) & valid.unsqueeze(1)   # (B, S_q, S_k)
-        self.span = (inline or (prefix_kv[0][0].shape[-2] if prefix_kv else 0)) + self.S   # longest prefix + suffix
-
-
-def packed_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, packing=None,
-                     sliding_window=None, softcap=None, s_aux=None, **kwargs):
-    """transformers attention function (registered as "neqa_packed") over a _Packing row: query (1, H, T, D),
-    key/value (1, H_kv, T, D). The prefix keys/values (1, H_kv, P, D) are shared by every suffix through
-    matrix products, never expanded to the batch. Softmax in float32, as transformers' eager attention."""
-    # a sliding window at least as long as every prefix + suffix masks nothing (Gemma 3's 512 tokens and NeQA's prompts)
-    if (packing is None or softcap is not None or s_aux is not None
-            or (sliding_window is not None and packing.span > sliding_window)):
-        raise NotImplementedError("packed attention: no packing given, softcap / sinks, or a sliding window "
-                                  "shorter than the rows")
-    packing.calls += 1
-    _, H, _, D = query.shape
-    Hkv, B, S = key.shape[1], packing.B, packing.S
-    G = H // Hkv
-    scaling = D ** -0.5 if scaling is None else scaling
-    pk = pv = head = None
-    if packing.inline:   # the prefix is this row's first P tokens: causal attention among them, keys kept
-        P = packing.inline
-        pk, pv = key[:, :, :P], value[:, :, :P]
-        packing.captured[module.layer_idx] = (pk.clone(), pv.clone())
-        head = torch.nn.functional.scaled_dot_product_attention(query[:, :, :P], pk, pv, is_causal=True,
-                                                                scale=scaling, enable_gqa=G > 1)
-        query, key, value = query[:, :, P:], key[:, :, P:], value[:, :, P:]
-    elif packing.prefix_kv is not None:
-        pk, pv = packing.prefix_kv[module.layer_idx]
-
-    def padded(x):   # (1, h, T, D) -> (h, B, S, D); pad slots repeat a real token, masked below
-        return x[0][:, packing.to_padded].view(x.shape[1], B, S, D)
-    q = padded(query * scaling).view(Hkv, G, B, S, D)
-    k, v = padded(key).unsqueeze(1), padded(value).unsqueeze(1)
-    scores = torch.matmul(q, k.transpose(-1, -2)).masked_fill_(~packing.mask, float("-inf"))   # (Hkv, G, B, S, S)
-    P = 0
-    if pk is not None:
-        P = pk.shape[2]
-        prefix_scores = torch.matmul(q.reshape(Hkv, G * B * S, D), pk[0].transpose(-1, -2))
-        scores = torch.cat([prefix_scores.view(Hkv, G, B, S, P), scores], dim=-1)
-    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    out = torch.matmul(weights[..., P:], v)
-    if P:
-        out += torch.matmul(weights[..., :P].reshape(Hkv, G * B * S, P), pv[0]).view(Hkv, G, B, S, D)
-    out = out.reshape(H, B * S, D)[:, packing.to_packed].transpose(0, 1).unsqueeze(0)
-    if head is not None:
-        out = torch.cat([head.transpose(1, 2), out], dim=1)
-    return out, None   # (1, T, H, D), as transformers' attention functions
-
-
-def _register_packed_attention() -> None:
-    from transformers import AttentionInterface
-    AttentionInterface.register("neqa_packed", packed_attention)
-
-
 @dataclass
 class _Row:
     """One sequence to run. reads: (position, token ids whose log-probs are wanted at that position)."""
@@ -176,7 +80,29 @@ class _Row:
     top: int | None = None                                  # argmax token at the first read
 
 
-class HFBackend(Backend):
+@dataclass
+class _Plan:
+    """How one request's answer is read from its rows. single: every option is one token after the same
+    context, so one row read once at the answer position gives the options and then the next tokens
+    (next_ids: per requested next-token text, its id or None); else one row per option, log-probs summed."""
+    first: int
+    n_options: int
+    single: bool
+    next_ids: list[int | None] | None = None
+
+
+@dataclass
+class _Pass:
+    """What one _run_all carries from batch to batch: the prefix length and cache (made by the first batch
+    where not given), the probe still to run, and the states waiting for the output layer."""
+    n_prefix: int
+    kv: list | None
+    probe: list[_Row] | None
+    done: list[_Row] = field(default_factory=list)
+    states: list[torch.Tensor] = field(default_factory=list)
+
+
+class HFBackend(TokenizedBackend):
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
                  batch_size: int | str = "auto", trust_remote_code: bool = False, device_map: str | None = None,
                  prefix_cache: bool = True, tokenizer: str | None = None):
@@ -188,7 +114,7 @@ class HFBackend(Backend):
         self.batch_size = batch_size if batch_size == "auto" else int(batch_size)
         self.prefix_cache = prefix_cache
         source, self.gguf = self.model_name, None
-        if is_gguf(source):   # a quantised GGUF file: its dequantised float32 copy (see eval_pipeline/gguf.py)
+        if is_gguf(source):   # a quantised GGUF file: its dequantised float32 copy (see gguf.py)
             source, self.gguf = dequantised(source)
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or source, revision=revision,
                                                        trust_remote_code=trust_remote_code)
@@ -207,73 +133,20 @@ class HFBackend(Backend):
         if self.body is None or self.head is None:
             self.body = None   # no separate transformer body: full logits (slower, still exact)
         self.max_length = self._max_length()
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (
-            self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0)
-        # BOS only where the tokenizer adds it by default (e.g. Llama); GPT-2/Pythia add nothing.
-        probe = self.tokenizer("a")["input_ids"]
-        bos = self.tokenizer.bos_token_id
-        self.start = [bos] if bos is not None and probe[:1] == [bos] else []
+        self._init_tokenization()
         self._auto_cuda_batch = 256
         self.last_paths: set[str] = set()
-        self._single_cache: dict[str, int | None] = {}
         self._kv_cache: tuple | None = None   # (prefix token ids, key/value tensors) of the last prefix
         # whether packed batches work for this model, without and with a prefix cache (absent: not probed yet)
         self.packed: dict[bool, bool] = {}
-        _register_packed_attention()
+        register_packed_attention()
 
-    # ---------------------------------------------------------------- tokenisation
     def _max_length(self) -> int:
         for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
             value = getattr(self.config, name, None)
             if isinstance(value, int) and value > 0:
                 return value
         return 1 << 20
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def encode_many(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
-
-    def _with_start(self, ids: list[int]) -> list[int]:
-        ids = self.start + ids
-        if not ids:   # empty context: condition on the end-of-text token, as lm-evaluation-harness does
-            ids = [self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.pad_id]
-        return ids
-
-    def context_ids(self, context: str) -> list[int]:
-        return self._with_start(self.encode(context))
-
-    @staticmethod
-    def _split(context: str, option: str) -> tuple[str, str]:
-        """Trailing spaces of the context belong to the option (as in lm-evaluation-harness)."""
-        n_spaces = len(context) - len(context.rstrip())
-        return (context[:-n_spaces], context[-n_spaces:] + option) if n_spaces else (context, option)
-
-    def pairs_ids(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
-        """(context tokens, option tokens) per (context, option): option tokens = tokens(context + option)
-        minus tokens(context). Tokenised in two batched calls."""
-        pairs = [self._split(c, o) for c, o in pairs]
-        contexts = sorted({c for c, _ in pairs})
-        ctx_ids = dict(zip(contexts, (self._with_start(x) for x in self.encode_many(contexts))))
-        wholes = self.encode_many([c + o for c, o in pairs])
-        out = []
-        for (c, o), whole in zip(pairs, wholes):
-            ctx, whole = ctx_ids[c], self.start + whole
-            opt = whole[len(ctx):] if len(whole) > len(ctx) else self.encode(o)
-            if not opt:
-                raise ValueError(f"option {o!r} encodes to no tokens")
-            out.append((ctx, opt))
-        return out
-
-    def pair_ids(self, context: str, option: str) -> tuple[list[int], list[int]]:
-        return self.pairs_ids([(context, option)])[0]
-
-    def _single_token(self, text: str) -> int | None:
-        if text not in self._single_cache:
-            ids = self.encode(text)
-            self._single_cache[text] = ids[0] if len(ids) == 1 else None
-        return self._single_cache[text]
 
     # ---------------------------------------------------------------- forward passes
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -302,22 +175,32 @@ class HFBackend(Backend):
             return None
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _run(self, rows: list[_Row], n_prefix: int, prefix_kv) -> torch.Tensor:
-        """Padded batch: hidden states (logits where the model has no separate output layer) at every read
-        position of rows, in order. Rows start with the same n_prefix tokens, whose cache is prefix_kv."""
-        from transformers import DynamicCache
-        B = len(rows)
-        S = max(len(r.ids) for r in rows) - n_prefix
-        dev = self.input_device
+    def _padded(self, seqs: list[list[int]], n_prefix: int):
+        """Right-padded suffixes of sequences that share their first n_prefix tokens (held in a cache):
+        input ids (B, S), attention mask (B, n_prefix + S) and position ids (pad slots clamped to the
+        model's last position)."""
+        B, S = len(seqs), max(len(x) for x in seqs) - n_prefix
         input_ids = torch.full((B, S), self.pad_id, dtype=torch.long)
         mask = torch.zeros((B, n_prefix + S), dtype=torch.long)
         mask[:, :n_prefix] = 1
-        for b, r in enumerate(rows):
-            suffix = r.ids[n_prefix:]
-            input_ids[b, :len(suffix)] = torch.tensor(suffix)
-            mask[b, n_prefix:n_prefix + len(suffix)] = 1
-        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S)
-        positions = positions.clamp(max=self.max_length - 1)   # pad slots only
+        for b, x in enumerate(seqs):
+            input_ids[b, :len(x) - n_prefix] = torch.tensor(x[n_prefix:])
+            mask[b, n_prefix:len(x)] = 1
+        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S).clamp(max=self.max_length - 1)
+        return input_ids, mask, positions
+
+    @staticmethod
+    def _expanded(prefix_kv, B: int):
+        """A batch-B cache viewing the batch-1 prefix keys/values (expand: no copy)."""
+        from transformers import DynamicCache
+        return DynamicCache(ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:]))
+                                            for k, v in prefix_kv])
+
+    def _run(self, rows: list[_Row], n_prefix: int, prefix_kv) -> torch.Tensor:
+        """Padded batch: hidden states (logits where the model has no separate output layer) at every read
+        position of rows, in order. Rows start with the same n_prefix tokens, whose cache is prefix_kv."""
+        dev = self.input_device
+        input_ids, mask, positions = self._padded([r.ids for r in rows], n_prefix)
         inputs = dict(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=positions.to(dev))
         rows_idx = torch.tensor([b for b, r in enumerate(rows) for _ in r.reads], device=dev)
         cols_idx = torch.tensor([pos - n_prefix for r in rows for pos, _ in r.reads], device=dev)
@@ -325,64 +208,8 @@ class HFBackend(Backend):
             if self.body is None:
                 return self.model(**inputs, use_cache=False).logits[rows_idx, cols_idx].float()
             if prefix_kv is not None:
-                inputs["past_key_values"] = DynamicCache(
-                    ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:])) for k, v in prefix_kv])
+                inputs["past_key_values"] = self._expanded(prefix_kv, len(rows))
             return self.body(**inputs, use_cache=prefix_kv is not None).last_hidden_state[rows_idx, cols_idx]
-
-    def _run_packed(self, rows: list[_Row], n_prefix: int, prefix_kv) -> tuple[torch.Tensor, list]:
-        """As _run, with the batch's suffixes packed into one row (see _Packing and packed_attention); also
-        returns the prefix cache: prefix_kv, or where that is None the one made by running the prefix inline,
-        in this same forward pass (one large batch instead of a small one of its own)."""
-        dev = self.input_device
-        inline = n_prefix if prefix_kv is None else 0
-        lengths = [len(r.ids) - n_prefix for r in rows]
-        ids = torch.tensor([rows[0].ids[:inline] + [t for r in rows for t in r.ids[n_prefix:]]], device=dev)
-        positions = torch.tensor([list(range(inline)) + [n_prefix + j for n in lengths for j in range(n)]],
-                                 device=dev)
-        starts = itertools.accumulate(lengths[:-1], initial=inline)
-        reads = torch.tensor([start + pos - n_prefix for start, r in zip(starts, rows) for pos, _ in r.reads],
-                             device=dev)
-        packing = _Packing(lengths, prefix_kv, dev, inline)
-        config = self.model.config
-        before = config._attn_implementation
-        config._attn_implementation = "neqa_packed"
-        try:
-            with torch.inference_mode():
-                hidden = self.body(input_ids=ids, position_ids=positions, use_cache=False,
-                                   packing=packing).last_hidden_state
-        finally:
-            config._attn_implementation = before
-        if packing.calls == 0:
-            raise NotImplementedError("the model's attention did not go through transformers' AttentionInterface")
-        if inline:
-            if sorted(packing.captured) != list(range(packing.calls)):
-                raise NotImplementedError("attention layers without consecutive layer_idx")
-            prefix_kv = [packing.captured[i] for i in range(packing.calls)]
-        return hidden[0, reads], prefix_kv
-
-    def _probe_rows(self, rows: list[_Row], n_prefix: int) -> list[_Row]:
-        """Two rows for checking packed against padded batches: rows 0 and 1 cut to 3 and 4 tokens after the
-        prefix, every position read."""
-        return [_Row(r.ids[:n_prefix + n], [(n_prefix + j, []) for j in range(min(n, len(r.ids) - n_prefix))])
-                for r, n in zip(rows[:2], (3, 4))]
-
-    def _run_probed(self, batch: list[_Row], probe: list[_Row], n_prefix: int, prefix_kv):
-        """The first packed batch, with the probe rows packed in after it; records in self.packed whether the
-        probe's packed result equals a padded batch of the same rows. Returns (states, prefix cache), or
-        (None, None) where packing failed (the caller runs the batch padded)."""
-        mode = n_prefix > 0
-        try:
-            states, kv = self._run_packed(batch + probe, n_prefix, prefix_kv)
-        except torch.cuda.OutOfMemoryError:
-            raise
-        except (NotImplementedError, TypeError, AttributeError, KeyError, ValueError, RuntimeError):
-            self.packed[mode] = False
-            return None, None
-        n_probe = sum(len(r.reads) for r in probe)
-        packed, padded = states[-n_probe:].float(), self._run(probe, n_prefix, kv).float()
-        tol = 1e-4 if self.dtype == "float32" else 2e-2
-        self.packed[mode] = bool((packed - padded).norm() <= tol * padded.norm())
-        return (states[:-n_probe], kv) if self.packed[mode] else (None, None)
 
     def _read(self, rows: list[_Row], states: torch.Tensor) -> None:
         """Fill rows[i].out / .top from the states _run returned for them (concatenated, in row order)."""
@@ -413,43 +240,41 @@ class HFBackend(Backend):
             self.packed[mode] = False
         # packing is checked once per model (with and without a prefix cache) on two rows of the first batch
         # (two, so that positions restart per suffix); a lone row runs padded and decides nothing
-        probe = self._probe_rows(rows, n_prefix) if mode not in self.packed and len(rows) > 1 else None
-        kv = prefix_kv
-        done: list[_Row] = []
-        states: list[torch.Tensor] = []
+        probe = probe_rows(rows, n_prefix) if mode not in self.packed and len(rows) > 1 else None
+        run = _Pass(n_prefix, prefix_kv, probe)
+        self._batched(rows, lambda batch: self._run_batch(run, batch, mode), lambda r: len(r.ids) - n_prefix,
+                      padded=not (self.packed.get(mode) or probe))
+        if run.done:
+            self._flush(run)
+        return ("prefix-cache" if run.n_prefix else "plain") + ("" if self.packed.get(mode) else "-padded")
 
-        def run_batch(batch):
-            nonlocal probe, kv, n_prefix
-            out = made = None
-            if probe:
-                out, made = self._run_probed(batch, probe, n_prefix, kv)
-                probe = None
-            elif self.packed.get(mode):
-                try:
-                    out, made = self._run_packed(batch, n_prefix, kv)
-                except NotImplementedError:   # rows longer than a sliding window: this batch unpacked, no cache
-                    out, made = self._run(batch, 0, None), kv
-            if out is None:   # padded; a prefix cache not made yet is made on its own
-                made = kv if kv is not None or not n_prefix else self._prefix_cache(batch[0].ids[:n_prefix])
-                if made is None:   # a cache that cannot be shared: no reuse
-                    n_prefix = 0
-                out = self._run(batch, n_prefix, made)
-            if n_prefix and kv is None:
-                kv = made
-                self._kv_cache = (tuple(batch[0].ids[:n_prefix]), kv)
-            states.append(out)
-            done.extend(batch)
-            if sum(len(x) for x in states) >= READ_GROUP:
-                flush()
+    def _run_batch(self, run: _Pass, batch: list[_Row], mode: bool) -> None:
+        out = made = None
+        if run.probe:
+            out, made = run_probed(self, batch, run.probe, run.n_prefix, run.kv)
+            run.probe = None
+        elif self.packed.get(mode):
+            try:
+                out, made = run_packed(self, batch, run.n_prefix, run.kv)
+            except NotImplementedError:   # rows longer than a sliding window: this batch unpacked, no cache
+                out, made = self._run(batch, 0, None), run.kv
+        if out is None:   # padded; a prefix cache not made yet is made on its own
+            made = run.kv if run.kv is not None or not run.n_prefix else self._prefix_cache(batch[0].ids[:run.n_prefix])
+            if made is None:   # a cache that cannot be shared: no reuse
+                run.n_prefix = 0
+            out = self._run(batch, run.n_prefix, made)
+        if run.n_prefix and run.kv is None:
+            run.kv = made
+            self._kv_cache = (tuple(batch[0].ids[:run.n_prefix]), run.kv)
+        run.states.append(out)
+        run.done.extend(batch)
+        if sum(len(x) for x in run.states) >= READ_GROUP:
+            self._flush(run)
 
-        def flush():
-            self._read(done, torch.cat(states))
-            done.clear()
-            states.clear()
-        self._batched(rows, run_batch, lambda r: len(r.ids) - n_prefix, padded=not (self.packed.get(mode) or probe))
-        if done:
-            flush()
-        return ("prefix-cache" if n_prefix else "plain") + ("" if self.packed.get(mode) else "-padded")
+    def _flush(self, run: _Pass) -> None:
+        self._read(run.done, torch.cat(run.states))
+        run.done.clear()
+        run.states.clear()
 
     def _auto_batch(self, length: int) -> int:
         if self.batch_size != "auto":
@@ -493,12 +318,7 @@ class HFBackend(Backend):
         if not (self.prefix_cache and shared_prefix and self.body is not None):
             return 0, None, [False] * len(row_ids)
         p = self.context_ids(shared_prefix)
-        def common(ids):
-            n = 0
-            while n < min(len(p), len(ids)) and p[n] == ids[n]:
-                n += 1
-            return n
-        commons = [common(ids) for ids in row_ids]
+        commons = [common_length(p, ids) for ids in row_ids]
         eligible = [c >= max(1, len(p) - 8) for c in commons]   # tolerate a boundary merge of a few tokens
         if not any(eligible):
             return 0, None, eligible
@@ -518,27 +338,23 @@ class HFBackend(Backend):
 
     # ---------------------------------------------------------------- the interface
     def score(self, requests: list[ScoreRequest], shared_prefix: str = "") -> list[ScoreResult]:
-        rows, plans = [], []
+        rows: list[_Row] = []
+        plans: list[_Plan] = []
         flat = iter(self.pairs_ids([(req.context, o) for req in requests for o in req.options]))
         for req in requests:
             pairs = [next(flat) for _ in req.options]
             ctx = pairs[0][0]
-            single = all(p[0] == ctx and len(p[1]) == 1 for p in pairs)
-            if single:
-                targets = [p[1][0] for p in pairs]
-                surface = [self._single_token(o.rstrip() + ".") if o.strip() else None for o in req.options]
-                reads = [(len(ctx) - 1, targets + [t for t in surface if t is not None])]
-                rows.append(_Row(ctx, reads))
-                plans.append(("single", len(rows) - 1, surface))
+            if all(p[0] == ctx and len(p[1]) == 1 for p in pairs):
+                next_ids = None if req.next_tokens is None else [self.single_token(t) for t in req.next_tokens]
+                targets = [p[1][0] for p in pairs] + [t for t in next_ids or [] if t is not None]
+                plans.append(_Plan(len(rows), len(pairs), True, next_ids))
+                rows.append(_Row(ctx, [(len(ctx) - 1, targets)]))
             else:
-                first = len(rows)
-                for c, o in pairs:
-                    ids = c + o[:-1]
-                    rows.append(_Row(ids, [(len(c) - 1 + j, [t]) for j, t in enumerate(o)]))
-                plans.append(("multi", first, len(pairs)))
+                plans.append(_Plan(len(rows), len(pairs), False))
+                rows += [_Row(c + o[:-1], [(len(c) - 1 + j, [t]) for j, t in enumerate(o)]) for c, o in pairs]
         for r in rows:
             if len(r.ids) > self.max_length:
-                raise ValueError(f"a prompt of {len(r.ids)} tokens exceeds {self.model_name}'s maximum length "
+                raise UsageError(f"a prompt of {len(r.ids)} tokens exceeds {self.model_name}'s maximum length "
                                  f"{self.max_length}")
         # every read position must lie after the reused prefix: keep at least (ids - first read) tokens
         min_suffix = [len(r.ids) - r.reads[0][0] for r in rows]
@@ -553,30 +369,23 @@ class HFBackend(Backend):
 
         results = []
         for plan in plans:
-            if plan[0] == "single":
-                _, ri, surface = plan
-                row = rows[ri]
-                lp = row.out[0]
-                n = len(surface)
-                logprobs = lp[:n]
-                extra = iter(lp[n:])
-                surf = []
-                for base, t in zip(logprobs, surface):
-                    surf.append(base if t is None else _logaddexp(base, next(extra)))
-                top = self.tokenizer.decode([row.top])
-                results.append(ScoreResult(logprobs=logprobs, top_token=top, surface_logprobs=surf))
+            top = self.tokenizer.decode([rows[plan.first].top])
+            if plan.single:
+                values = rows[plan.first].out[0]
+                extra = iter(values[plan.n_options:])
+                next_lps = None if plan.next_ids is None else [
+                    None if t is None else next(extra) for t in plan.next_ids]
+                results.append(ScoreResult(values[:plan.n_options], top, next_lps))
             else:
-                _, first, n = plan
-                logprobs = [float(sum(v[0] for v in rows[first + i].out)) for i in range(n)]
-                top = self.tokenizer.decode([rows[first].top])
-                results.append(ScoreResult(logprobs=logprobs, top_token=top, surface_logprobs=None))
+                logprobs = [float(sum(v[0] for v in rows[plan.first + i].out)) for i in range(plan.n_options)]
+                results.append(ScoreResult(logprobs, top))
         return results
 
     def generate(self, requests: list[GenerateRequest], shared_prefix: str = "") -> list[str]:
-        ids = [self._with_start(x) for x in self.encode_many([r.context for r in requests])]
+        ids = [self.with_start(x) for x in self.encode_many([r.context for r in requests])]
         for x in ids:
             if len(x) >= self.max_length:
-                raise ValueError(f"a prompt of {len(x)} tokens leaves no room to generate in {self.model_name}")
+                raise UsageError(f"a prompt of {len(x)} tokens leaves no room to generate in {self.model_name}")
         n_prefix, kv, use = self._split_prefix(ids, shared_prefix, [1] * len(ids))
         self.last_paths = {"prefix-cache" if u else "plain" for u in use} if ids else set()
         out: list[str | None] = [None] * len(requests)
@@ -589,29 +398,20 @@ class HFBackend(Backend):
         return out
 
     def _generate_batch(self, jobs, n_prefix: int, prefix_kv, out: list) -> None:
-        """Greedy decoding of a right-padded batch: pad slots stay masked holes in the cache."""
+        """Greedy decoding of a right-padded batch: pad slots stay masked holes in the cache. A row stops at
+        end-of-text, at its budget, or when the stop text appears in the decoding of its last few tokens
+        (a stop text of n characters spans at most n tokens); the whole text is decoded once at the end."""
         from transformers import DynamicCache
         B = len(jobs)
-        S = max(len(x) for _, x, _ in jobs) - n_prefix
         dev = self.input_device
-        input_ids = torch.full((B, S), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((B, n_prefix + S), dtype=torch.long)
-        mask[:, :n_prefix] = 1
-        lengths = []
-        for b, (_, x, _) in enumerate(jobs):
-            input_ids[b, :len(x) - n_prefix] = torch.tensor(x[n_prefix:])
-            mask[b, n_prefix:len(x)] = 1
-            lengths.append(len(x))
-        positions = (n_prefix + torch.arange(S)).unsqueeze(0).expand(B, S).clamp(max=self.max_length - 1)
-        lengths_t = torch.tensor(lengths)
+        input_ids, mask, positions = self._padded([x for _, x, _ in jobs], n_prefix)
+        lengths_t = torch.tensor([len(x) for _, x, _ in jobs])
         budgets = [min(req.max_tokens, self.max_length - len(x)) for _, x, req in jobs]
         generated = [[] for _ in jobs]
-        texts = [""] * B
         done = [b <= 0 for b in budgets]
         eos = self.tokenizer.eos_token_id
         if self.body is not None:
-            cache = DynamicCache(ddp_cache_data=[(k.expand(B, *k.shape[1:]), v.expand(B, *v.shape[1:]))
-                                                 for k, v in prefix_kv]) if prefix_kv is not None else DynamicCache()
+            cache = self._expanded(prefix_kv, B) if prefix_kv is not None else DynamicCache()
         with torch.inference_mode():
             step_ids, step_pos, step_mask = input_ids, positions, mask
             read_cols = lengths_t - n_prefix - 1
@@ -635,9 +435,9 @@ class HFBackend(Backend):
                         done[b] = True
                         continue
                     generated[b].append(tok)
-                    texts[b] = self.tokenizer.decode(generated[b])
                     stop = jobs[b][2].stop
-                    if (stop and stop in texts[b]) or len(generated[b]) >= budgets[b]:
+                    if (stop and stop in self.tokenizer.decode(generated[b][-len(stop) - STOP_SLACK:])
+                            or len(generated[b]) >= budgets[b]):
                         done[b] = True
                 if all(done):
                     break
@@ -646,7 +446,7 @@ class HFBackend(Backend):
                 step_mask = torch.cat([step_mask, torch.ones((B, 1), dtype=torch.long)], dim=1)
                 read_cols = torch.zeros(B, dtype=torch.long)
         for b, (i, _, req) in enumerate(jobs):
-            text = texts[b]
+            text = self.tokenizer.decode(generated[b])
             if req.stop and req.stop in text:
                 text = text[:text.index(req.stop)]
             out[i] = text
@@ -657,6 +457,6 @@ class HFBackend(Backend):
         if self.body is None:
             path = "full-logits"
         return {"model": self.model_name, "revision": self.revision, "dtype": self.dtype,
-                "n_params": sum(p.numel() for p in self.model.parameters()), "scoring_path": path,
+                "n_params": n_params(self.model), "scoring_path": path,
                 "device": str(self.input_device), "batch_size": self.batch_size,
                 **({"gguf": self.gguf} if self.gguf else {})}

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm.auto import tqdm
 
-from data_pipeline.io import DataError
+from neqa.io import DataError, UsageError
 
 from .base import Backend, GenerateRequest, ScoreRequest, ScoreResult
 
@@ -52,21 +52,18 @@ class APIError(DataError):
         super().__init__(where, None, None, message)
 
 
-def _logaddexp(a: float, b: float) -> float:
-    m = max(a, b)
-    return m + math.log(math.exp(a - m) + math.exp(b - m))
-
-
-def read_top_logprobs(top: dict[str, float], options: list[str]) -> ScoreResult:
+def read_top_logprobs(top: dict[str, float], options: list[str], next_tokens: list[str | None] | None = None
+                      ) -> ScoreResult:
     """ScoreResult from one position's top-K {token: logprob} (missing_options = how many were floored).
+    A requested next token not in the top-K has no log-prob (None).
 
     Pure function: the scoring rule without any HTTP."""
     if not top:
         raise ValueError("empty top_logprobs")
     floor = min(top.values()) - LOG2
     logprobs = [float(top[opt]) if opt in top else floor for opt in options]
-    surface = [_logaddexp(lp, top[opt + "."]) if opt + "." in top else lp for lp, opt in zip(logprobs, options)]
-    return ScoreResult(logprobs=logprobs, top_token=max(top, key=top.get), surface_logprobs=surface,
+    next_lps = None if next_tokens is None else [float(top[t]) if t in top else None for t in next_tokens]
+    return ScoreResult(logprobs=logprobs, top_token=max(top, key=top.get), next_token_logprobs=next_lps,
                        missing_options=sum(opt not in top for opt in options))
 
 
@@ -114,7 +111,7 @@ class OpenAIBackend(Backend):
         import openai  # imported here so that the hf backend never needs the package
 
         if revision not in (None, "", "main"):
-            raise ValueError(f"the openai backend cannot load revision {revision!r} of {model!r}")
+            raise UsageError(f"the openai backend cannot load revision {revision!r} of {model!r}")
         if scoring not in SCORING:
             raise ValueError(f"unknown API scoring {scoring!r}; choose from {', '.join(SCORING)}")
         if int(top_logprobs) < 1:
@@ -122,7 +119,7 @@ class OpenAIBackend(Backend):
         key = os.environ.get(api_key_env)
         if not key:
             if base_url is None:
-                raise RuntimeError(f"set the environment variable {api_key_env} to your API key "
+                raise UsageError(f"set the environment variable {api_key_env} to your API key "
                                    "(or name another variable with --api-key-env)")
             key = "EMPTY"  # local OpenAI-compatible servers usually accept any key
         self.model, self.base_url = model, base_url
@@ -172,11 +169,19 @@ class OpenAIBackend(Backend):
             raise APIError(self.where, f"HTTP {e.status_code} from the server ({message}); "
                                        f"gave up after {retried} retries") from None
 
-    def _map(self, fn, items, desc):
-        # ThreadPoolExecutor.map keeps input order, whatever order the answers arrive in.
+    def _imap(self, fn, items, desc):
+        # ThreadPoolExecutor.map keeps input order, whatever order the answers arrive in, and yields each
+        # answer as soon as it and those before it are in; a failure cancels the requests not yet sent.
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False,
-                             disable=not self.progress or len(items) < 2))
+            yield from tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False,
+                            disable=not self.progress or len(items) < 2)
+
+    def _map(self, fn, items, desc):
+        return list(self._imap(fn, items, desc))
+
+
+    def generate_iter(self, requests: list[GenerateRequest], shared_prefix: str = ""):
+        return self._imap(self._generate_one, list(requests), f"generate {self.model}")
 
     def _no_logprobs(self) -> APIError:
         return APIError(self.where, f"model {self.model!r} answered without log-probabilities; scoring reads "
@@ -222,7 +227,7 @@ class OpenAIBackend(Backend):
         top_list = getattr(lp, "top_logprobs", None) if lp is not None else None
         if not top_list or not top_list[0]:
             raise self._no_logprobs()
-        result = read_top_logprobs(_top_dict(top_list[0]), req.options)
+        result = read_top_logprobs(_top_dict(top_list[0]), req.options, req.next_tokens)
         if result.missing_options:
             with self._lock:
                 self.n_missing_items += 1
@@ -249,13 +254,16 @@ class OpenAIBackend(Backend):
         except _EchoUnsupported as e:
             raise APIError(self.where, f"echo scoring failed ({e}); try --api-scoring top") from None
 
-    def score(self, requests: list[ScoreRequest], shared_prefix: str = "") -> list[ScoreResult]:
+    def score_iter(self, requests: list[ScoreRequest], shared_prefix: str = ""):
         # shared_prefix is not used: an API request always carries the whole prompt.
         requests = list(requests)
-        first = []
         if requests and self.scoring == "auto":
-            first, requests = [self._probe(requests[0])], requests[1:]
-        return first + self._map(self._score_one, requests, f"score {self.model}")
+            yield self._probe(requests[0])
+            requests = requests[1:]
+        yield from self._imap(self._score_one, requests, f"score {self.model}")
+
+    def score(self, requests: list[ScoreRequest], shared_prefix: str = "") -> list[ScoreResult]:
+        return list(self.score_iter(requests, shared_prefix))
 
     def _generate_one(self, req: GenerateRequest) -> str:
         response = self._create(prompt=req.context, max_tokens=req.max_tokens, stop=[req.stop])

@@ -6,8 +6,9 @@ Scoring sends one prompt per (context, option): the context's tokens followed by
 with SamplingParams(max_tokens=1, prompt_logprobs=1). vLLM returns, per prompt position, the log-prob of
 the prompt token there (plus the top-1 token); the option's log-prob is the sum over its positions.
 vLLM's automatic prefix caching computes a context (and the few-shot header shared by all contexts)
-once, so the shared_prefix hint is not needed. Tokenisation is the HF backend's (lm-evaluation-harness
-rules), so the same token ids are scored by both backends.
+once, so the shared_prefix hint is not needed. Tokenisation is the base class's (TokenizedBackend:
+lm-evaluation-harness's rule), so the same token ids are scored as by the HF backend. A requested next
+token (ScoreRequest.next_tokens) that is one token is scored as the prompt context + that token.
 
 Parallelism: tensor_parallel_size shards one model over GPUs; data_parallel_size > 1 starts that many
 worker processes, each with its own LLM on its own group of tensor_parallel_size GPUs, and splits the
@@ -15,10 +16,9 @@ requests between them.
 """
 from __future__ import annotations
 
-import math
 import os
 
-from eval_pipeline.backends.base import Backend, GenerateRequest, ScoreRequest, ScoreResult
+from eval_pipeline.backends.base import GenerateRequest, ScoreRequest, ScoreResult, TokenizedBackend
 
 
 def _require_vllm():
@@ -54,11 +54,6 @@ def option_logprobs(prompt_logprobs: list, n_context: int, option_ids: list[int]
     ranked = [t for t, e in first.items() if getattr(e, "rank", None) == 1]
     top = ranked[0] if ranked else max(first, key=lambda t: _logprob(first[t]))
     return total, top
-
-
-def _logaddexp(a: float, b: float) -> float:
-    top = max(a, b)
-    return top + math.log(math.exp(a - top) + math.exp(b - top)) if top > -math.inf else top
 
 
 class _Engine:
@@ -104,7 +99,7 @@ def _serve(conn, gpus: str, engine_kwargs: dict) -> None:
             conn.send(("error", repr(e)))
 
 
-class VLLMBackend(Backend):
+class VLLMBackend(TokenizedBackend):
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",
                  batch_size=None, trust_remote_code: bool = False, tensor_parallel_size: int = 1,
                  data_parallel_size: int = 1, seed: int = 0, max_model_len: int | None = None,
@@ -115,9 +110,7 @@ class VLLMBackend(Backend):
         self.tensor_parallel_size, self.data_parallel_size = int(tensor_parallel_size), int(data_parallel_size)
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or self.model_name, revision=revision,
                                                        trust_remote_code=trust_remote_code)
-        probe = self.tokenizer("a")["input_ids"]
-        bos = self.tokenizer.bos_token_id
-        self.start = [bos] if bos is not None and probe[:1] == [bos] else []
+        self._init_tokenization()
         kwargs = dict(model=self.model_name, revision=revision, dtype=dtype,
                       tensor_parallel_size=self.tensor_parallel_size, seed=seed, max_model_len=max_model_len,
                       gpu_memory_utilization=gpu_memory_utilization, trust_remote_code=trust_remote_code)
@@ -126,6 +119,7 @@ class VLLMBackend(Backend):
             self.engines = [_Engine(**kwargs)]
         else:
             import multiprocessing as mp
+
             import torch
             need = self.data_parallel_size * self.tensor_parallel_size
             if torch.cuda.device_count() < need:
@@ -142,29 +136,6 @@ class VLLMBackend(Backend):
                 status, _ = conn.recv()
                 if status != "ready":
                     raise RuntimeError("a vLLM data-parallel worker failed to start")
-
-    # the HF backend's tokenisation rules (shared so both backends score the same token ids)
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
-
-    def _pairs(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
-        out = []
-        split = []
-        for c, o in pairs:
-            n = len(c) - len(c.rstrip())
-            split.append((c[:-n], c[-n:] + o) if n else (c, o))
-        ctx_ids = self._encode([c for c, _ in split])
-        wholes = self._encode([c + o for c, o in split])
-        for (c, o), ctx, whole in zip(split, ctx_ids, wholes):
-            ctx = self.start + ctx
-            whole = self.start + whole
-            opt = whole[len(ctx):] if len(whole) > len(ctx) else self._encode([o])[0]
-            if not ctx:
-                ctx = [self.tokenizer.eos_token_id]
-            if not opt:
-                raise ValueError(f"option {o!r} encodes to no tokens")
-            out.append((ctx, opt))
-        return out
 
     def _map(self, method: str, columns: list[list]) -> list:
         """Run engine.method over the rows given column-wise, split across data-parallel workers."""
@@ -184,44 +155,34 @@ class VLLMBackend(Backend):
         return out
 
     def score(self, requests: list[ScoreRequest], shared_prefix: str = "") -> list[ScoreResult]:
-        pairs, owners = [], []
-        for i, req in enumerate(requests):
-            for o in req.options:
-                pairs.append((req.context, o))
-                owners.append(("option", i))
-            for o in req.options:   # surface form: option + "." as one token, where it is one
-                if o.strip():
-                    pairs.append((req.context, o.rstrip() + "."))
-                    owners.append(("surface", i))
-        ids = self._pairs(pairs)
-        scored = self._map("score", [[c + o for c, o in ids], [len(c) for c, _ in ids], [o for _, o in ids]])
-        per_req = [{"option": [], "surface": [], "top": None, "single": True} for _ in requests]
-        for (kind, i), (c, o), (lp, top) in zip(owners, ids, scored):
-            slot = per_req[i]
-            slot[kind].append((lp, len(o)))
-            if kind == "option":
-                slot["top"] = slot["top"] if slot["top"] is not None else top
-                slot["single"] &= len(o) == 1
+        ids = self.pairs_ids([(req.context, o) for req in requests for o in req.options])
+        prompts, n_contexts, targets = [c + o for c, o in ids], [len(c) for c, _ in ids], [o for _, o in ids]
+        plans, k = [], 0
+        for req in requests:   # where every option is one token after one context, next tokens are read too
+            pairs = ids[k:k + len(req.options)]
+            k += len(req.options)
+            single = all(c == pairs[0][0] and len(o) == 1 for c, o in pairs)
+            next_ids = [self.single_token(t) for t in req.next_tokens] if single and req.next_tokens is not None \
+                else None
+            for t in next_ids or []:
+                if t is not None:
+                    prompts.append(pairs[0][0] + [t])
+                    n_contexts.append(len(pairs[0][0]))
+                    targets.append([t])
+            plans.append(next_ids)
+        scored = self._map("score", [prompts, n_contexts, targets])
+        options, extra = iter(scored[:len(ids)]), iter(scored[len(ids):])
         results = []
-        for req, slot in zip(requests, per_req):
-            logprobs = [lp for lp, _ in slot["option"]]
-            surface = None
-            if slot["single"]:
-                extra = iter(slot["surface"])
-                surface = []
-                for o, base in zip(req.options, logprobs):
-                    if not o.strip():
-                        surface.append(base)
-                        continue
-                    lp, n = next(extra)
-                    surface.append(_logaddexp(base, lp) if n == 1 else base)
-            top = self.tokenizer.decode([slot["top"]]) if slot["top"] is not None else None
-            results.append(ScoreResult(logprobs=logprobs, top_token=top,
-                                       surface_logprobs=surface))
+        for req, next_ids in zip(requests, plans):
+            opts = [next(options) for _ in req.options]
+            next_lps = None if next_ids is None else [None if t is None else next(extra)[0] for t in next_ids]
+            top = opts[0][1]
+            results.append(ScoreResult([lp for lp, _ in opts], None if top is None else self.tokenizer.decode([top]),
+                                       next_lps))
         return results
 
     def generate(self, requests: list[GenerateRequest], shared_prefix: str = "") -> list[str]:
-        ids = [self.start + x for x in self._encode([r.context for r in requests])]
+        ids = [self.start + x for x in self.encode_many([r.context for r in requests])]
         out = self._map("generate", [ids, [r.max_tokens for r in requests], [r.stop for r in requests]])
         return [text.split(r.stop)[0] if r.stop else text for text, r in zip(out, requests)]
 

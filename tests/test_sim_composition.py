@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from simulation import task_decompose as td
+from simulation import composition as td
 
 
 def test_compose_hand_values():
@@ -18,7 +18,7 @@ def test_compose_hand_values():
 
 
 def test_linear_is_clipped_and_sigmoid_has_its_floor():
-    assert list(td.linear([-10, 0, 2, 100], 0.1, 0.5)) == [0.0, 0.5, pytest.approx(0.7), 1.0]
+    assert list(td.task1_curve([-10, 0, 2, 100], 0.1, 0.5)) == [0.0, 0.5, pytest.approx(0.7), 1.0]
     assert td.sigmoid(3.0, 3.0, 2.0) == pytest.approx(0.5)
     assert td.sigmoid(3.0, 3.0, 2.0, lo=0.5) == pytest.approx(0.75)
     assert td.sigmoid(-50, 0, 1) == pytest.approx(0, abs=1e-12)
@@ -31,9 +31,24 @@ def test_default_parameters_give_a_u_shape():
     assert td.is_u_shaped(c["neqa"])
     assert c["neqa"][0] == pytest.approx(0.5)
     assert c["neqa"].min() < 0.4 and c["neqa"][-1] > 0.9
-    # with a task-2 floor at chance (0.5) the composition stays at chance: no dip
+    # task 2 is drawn as a two-choice accuracy: 0.5 + 0.5·s, never below chance
+    assert c["task2"][0] == pytest.approx(0.5, abs=1e-4) and c["task2"].min() >= 0.5
+    assert c["task2"] == pytest.approx(0.5 + 0.5 * c["task2_latent"])
+    # with s floored at 0.5 (half the small models notice the negation) the composition stays at chance
     flat = td.simulate(td.build_parser().parse_args(["--t2-floor", "0.5"]))
     assert not td.is_u_shaped(flat["neqa"]) and flat["neqa"].min() >= 0.5 - 1e-9
+
+
+def test_papers_own_parameters_by_hand():
+    # the paper's simulation: task 1 = 0.025·x + 0.75, s = sigmoid(x), x from -10 to 10
+    args = td.build_parser().parse_args(["--t1-slope", "0.025", "--t1-intercept", "0.75", "--t2-midpoint", "0",
+                                         "--t2-steepness", "1", "--x-min", "-10", "--x-max", "10", "--points", "101"])
+    c = td.simulate(args)
+    i = 30                                                    # x = -4: t1 = 0.65, s = 1/(1 + e^4) = 0.017986
+    assert c["scale"][i] == pytest.approx(-4.0)
+    assert c["neqa"][i] == pytest.approx(0.65 * 0.017986 + 0.35 * 0.982014, abs=1e-5)
+    assert c["task2"][i] == pytest.approx(0.5 + 0.5 * 0.017986, abs=1e-5)
+    assert c["neqa"][50] == pytest.approx(0.5)               # x = 0: s = 0.5
 
 
 def test_is_u_shaped():
@@ -71,12 +86,28 @@ def test_results_folder_composition(tmp_path):
     # the weak task-2 prompt is picked by option
     rows = td.measured_rows(res, t2_prompt="weak")
     assert [r["member"] for r in rows] == ["small"] and rows[0]["predicted_neqa"] == pytest.approx(0.6)
-    rows = td.measured_rows(res, t2_prompt="weak", t2_above_chance=True)
+    rows = td.measured_rows(res, t2_prompt="weak", t2_raw=True)
     assert rows[0]["predicted_neqa"] == pytest.approx(0.6)
     summary(res / "fam" / "mid" / "task1__zeroshot", 0.8, 5000)
     summary(res / "fam" / "mid" / "task2__strong", 0.5, 5000)
-    mid = [r for r in td.measured_rows(res, t2_above_chance=True) if r["member"] == "mid"][0]
-    assert mid["predicted_neqa"] == pytest.approx(0.2)   # chance on task 2 → no flips → 1 − t1
+    mid = [r for r in td.measured_rows(res) if r["member"] == "mid"][0]
+    assert mid["predicted_neqa"] == pytest.approx(0.2)   # chance on task 2 → s = 0 → 1 − t1
+    assert mid["task1_prompt"] == "zeroshot"
+    raw = [r for r in td.measured_rows(res, t2_raw=True) if r["member"] == "mid"][0]
+    assert raw["predicted_neqa"] == pytest.approx(0.5)   # the raw reading composes chance to 0.5
+
+
+def test_reading_falls_back_to_cloze_where_zero_shot_is_at_chance(tmp_path):
+    res = tmp_path / "results"
+    for name, size, cloze, neqa in (("a", 10, 0.55, 0.45), ("b", 100, 0.9, 0.15)):
+        summary(res / "tiny" / name / "task1__zeroshot", 0.5, size)
+        summary(res / "tiny" / name / "task1__cloze", cloze, size)
+        summary(res / "tiny" / name / "task2__strong", 0.5, size)
+        summary(res / "tiny" / name / "neqa__cloze", neqa, size)
+    rows = td.measured_rows(res)
+    assert {(r["task1_prompt"], r["neqa_prompt"]) for r in rows} == {("cloze", "cloze")}
+    assert [r["predicted_neqa"] for r in rows] == [pytest.approx(0.45), pytest.approx(0.1)]
+    assert [r["measured_neqa"] for r in rows] == [0.45, 0.15]
 
 
 def test_bad_summary_is_a_clear_error(tmp_path, capsys):

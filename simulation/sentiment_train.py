@@ -1,9 +1,9 @@
 """Train models of the Figure-6 grid: GPT-2s of given sizes on sentiment reviews whose verdicts
 are negated at given ratios (several sizes/ratios train the grid in one process).
 
-    python -m simulation.train --task sentiment --size 2 --ratio 0.05
-    python -m simulation.train --task sentiment --size 0 1 2 3 4 --ratio 0 0.01 0.05 0.2
-    python -m simulation.train --task sentiment --init pretrained --ratio 0.05   # starts from `gpt2` (hub)
+    python -m simulation.sentiment_train --size 2 --ratio 0.05
+    python -m simulation.sentiment_train --size 0 1 2 3 4 --ratio 0 0.01 0.05 0.2
+    python -m simulation.sentiment_train --init pretrained --ratio 0.05   # starts from `gpt2` (hub)
 """
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 
-from data_pipeline.io import DataError, write_json
+from data_pipeline.cli import command, device, non_negative_int, positive_float, positive_int
+from neqa.device import non_embedding_params
+from neqa.io import UsageError, write_json
 from simulation import sentiment
 from simulation.loop import TrainConfig, is_complete, train
-from simulation.model import make_model, non_embedding_params
+from simulation.model import make_model
 
 # The scratch ladder: (n_layer, n_head, n_embd), small to large.
 SIZES = [(1, 2, 16), (2, 2, 32), (2, 4, 48), (2, 4, 64), (3, 4, 96)]
@@ -32,7 +34,6 @@ def run_dir(root, init: str, size: int, ratio: float) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", choices=["sentiment"], default="sentiment")
     p.add_argument("--size", type=int, nargs="+", default=[0],
                    help=f"index(es) into the ladder {SIZES} of (n_layer, n_head, n_embd)")
     p.add_argument("--ratio", type=float, nargs="+", required=True,
@@ -45,14 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", "--out-dir", dest="out_dir", type=Path, help="run folder for a single size and ratio (default RUNS/s<size>-r<ratio>)")
     p.add_argument("--objective", choices=["verdict", "lm"], default="verdict",
                    help="loss on the verdict word only (fine-tuning on the task) or on every token")
-    p.add_argument("--steps", type=int, default=DEFAULTS["steps"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="reviews per step")
-    p.add_argument("--seq-len", type=int, default=DEFAULTS["seq_len"], help="longest review (tokens) kept whole")
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    p.add_argument("--n-train", type=int, default=DEFAULTS["n_train"], help="training reviews")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=positive_int, default=DEFAULTS["steps"])
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="reviews per step")
+    p.add_argument("--seq-len", type=positive_int, default=DEFAULTS["seq_len"],
+                   help="longest review (tokens) kept whole")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"])
+    p.add_argument("--n-train", type=positive_int, default=DEFAULTS["n_train"], help="training reviews")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--restart", action="store_true",
+                   help="delete the run folder's earlier run and train from nothing (needed to change settings)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -65,9 +69,8 @@ def train_one(args, size: int, ratio: float, train_reviews: list[dict], source: 
             tokenizer = AutoTokenizer.from_pretrained("gpt2")
             model = GPT2LMHeadModel.from_pretrained("gpt2")
         except OSError as e:
-            print(f"error: cannot load the pretrained `gpt2` from the hub ({e.__class__.__name__}); "
-                  "use --init scratch offline", file=sys.stderr)
-            return 2
+            raise UsageError(f"cannot load the pretrained `gpt2` from the hub ({e.__class__.__name__}); "
+                             "use --init scratch offline") from None
         shape = "gpt2"
     else:
         tokenizer = sentiment.train_tokenizer(texts)
@@ -80,13 +83,16 @@ def train_one(args, size: int, ratio: float, train_reviews: list[dict], source: 
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
                       warmup=max(args.steps // 10, 1), seed=args.seed, device=args.device,
                       log_every=max(args.steps // 10, 1), progress=not args.quiet)
-    already_done = is_complete(out / "final") and (out / "run.json").exists()
+    already_done = not args.restart and is_complete(out / "final") and (out / "run.json").exists()
+    settings = {"task": "sentiment", "init": args.init, "size": size, "shape": shape, "ratio": ratio, "source": source,
+                "n_train": len(train_reviews), "objective": args.objective}
     t0 = time.perf_counter()
-    history = train(model, batches, cfg, out, tokenizer=tokenizer, log=print)
+    history = train(model, batches, cfg, out, tokenizer=tokenizer, log=print, settings=settings,
+                    restart=args.restart)
     seconds = time.perf_counter() - t0
     if already_done:   # keep the record of the run that did the training
         return 0
-    write_json(out / "run.json", {"task": args.task, "init": args.init, "size": size, "shape": shape,
+    write_json(out / "run.json", {"task": "sentiment", "init": args.init, "size": size, "shape": shape,
                                   "ratio": ratio, "source": source, "n_train": len(train_reviews),
                                   "seed": args.seed, "non_embedding_params": non_embedding_params(model),
                                   "objective": args.objective, "config": vars(cfg),
@@ -100,6 +106,7 @@ def train_one(args, size: int, ratio: float, train_reviews: list[dict], source: 
     return 0
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging
@@ -118,11 +125,7 @@ def main(argv=None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        train_reviews, _, source = sentiment.reviews(args.source, args.n_train, 0, seed=args.seed)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    train_reviews, _, source = sentiment.reviews(args.source, args.n_train, 0, seed=args.seed)
     for size, ratio in grid:
         rc = train_one(args, size, ratio, train_reviews, source,
                        args.out_dir or run_dir(args.runs, args.init, size, ratio))

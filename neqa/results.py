@@ -1,26 +1,22 @@
-"""Load a results folder (RESULTS_DIR/<family>/<member>/<task>__<prompt>/{summary.json, items.jsonl})
-into pandas DataFrames: one row per summary, or one row per item record."""
+"""The one reader of a results folder (RESULTS_DIR/<family>/<member>/<task>__<prompt>/{summary.json,
+items.jsonl}): pandas DataFrames with one row per summary, or one row per item record.
+
+    from neqa import load_summaries, load_items
+    df = load_summaries("results/eval")          # accuracy, accuracy_ci, n_params, task, prompt, ...
+    items = load_items("results/eval")           # per item: correct, choice_logprobs, p_right, ...
+"""
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from data_pipeline.io import DataError, read_json, read_jsonl
+from neqa.checkpoints import parse_step
+from neqa.io import DataError, FieldError, read_json, read_jsonl
 
 SKIP_DIRS = {"analysis"}
 REQUIRED = {"accuracy": (int, float), "n_items": (int,)}
-STEP_RE = re.compile(r"^(?:step)[-_]?(\d+)$")
-
-
-def parse_step(revision) -> int | None:
-    """'step143000', 'step-500', 'runs/x/checkpoints/step-5' -> the number; anything else -> None."""
-    if revision is None:
-        return None
-    m = STEP_RE.match(Path(str(revision).strip().rstrip("/")).name)   # also .../checkpoints/step-6
-    return int(m.group(1)) if m else None
 
 
 def split_member(member: str) -> tuple[str, int | None]:
@@ -34,10 +30,17 @@ def split_member(member: str) -> tuple[str, int | None]:
 
 
 def summary_paths(results_dir) -> list[Path]:
+    """Every summary.json below results_dir (usually <family>/<member>/<task>__<prompt>/), outside analysis/."""
     root = Path(results_dir)
     if not root.is_dir():
         raise DataError(root, None, None, "results folder not found")
-    return sorted(p for p in root.glob("*/*/*/summary.json") if p.parts[-4] not in SKIP_DIRS)
+    return sorted(p for p in root.rglob("summary.json") if not SKIP_DIRS & set(p.relative_to(root).parts))
+
+
+def _fraction(value, path, field) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise DataError(path, None, field, f"expected a fraction between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def _read_summary(path: Path) -> dict:
@@ -46,10 +49,19 @@ def _read_summary(path: Path) -> dict:
         v = s.get(field)
         if not isinstance(v, types) or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
             raise DataError(path, None, field, "missing or not a number")
-    if not 0 <= s["accuracy"] <= 1:
-        raise DataError(path, None, "accuracy", f"{s['accuracy']} is not a fraction in [0, 1]")
-    if s["n_items"] < 1:
-        raise DataError(path, None, "n_items", "must be positive")
+        if field == "accuracy" and not 0 <= v <= 1:
+            raise DataError(path, None, "accuracy", f"{v} is not a fraction in [0, 1]")
+        if field == "n_items" and v < 1:
+            raise DataError(path, None, "n_items", "must be positive")
+    ci = s.get("accuracy_ci")
+    if ci is None:
+        s["ci_lo"] = s["ci_hi"] = math.nan
+    elif isinstance(ci, list) and len(ci) == 2:
+        s["ci_lo"], s["ci_hi"] = (_fraction(v, path, "accuracy_ci") for v in ci)
+        if not s["ci_lo"] - 1e-6 <= s["accuracy"] <= s["ci_hi"] + 1e-6:
+            raise DataError(path, None, "accuracy_ci", f"{ci} does not contain the accuracy {s['accuracy']}")
+    else:
+        raise DataError(path, None, "accuracy_ci", "expected [lo, hi]")
     family, member, run = path.parts[-4], path.parts[-3], path.parts[-2]
     task, _, prompt = run.partition("__")
     s.setdefault("family", family)
@@ -65,7 +77,7 @@ def _read_summary(path: Path) -> dict:
 
 
 def load_summaries(results_dir) -> pd.DataFrame:
-    """One row per summary.json; adds base_member, step (checkpoint, or NaN) and run_dir.
+    """One row per summary.json; adds base_member, step (checkpoint, or NaN), ci_lo, ci_hi and run_dir.
     Raises DataError on an empty folder or a malformed summary."""
     paths = summary_paths(results_dir)
     if not paths:
@@ -81,9 +93,22 @@ def load_summaries(results_dir) -> pd.DataFrame:
 
 
 def _check_item(r: dict) -> None:
-    from data_pipeline.io import FieldError
     if "correct" not in r:
         raise FieldError("correct", "missing")
+
+
+def _unique_index(check):
+    """A record validator that also refuses an index seen before in the file (two writers mixed)."""
+    seen = set()
+
+    def validate(r: dict) -> None:
+        check(r)
+        if "index" in r:
+            if r["index"] in seen:
+                from neqa.io import FieldError
+                raise FieldError("index", f"duplicate index {r['index']!r} (two runs mixed in one folder)")
+            seen.add(r["index"])
+    return validate
 
 
 def load_items(results_dir, summaries: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -95,7 +120,7 @@ def load_items(results_dir, summaries: pd.DataFrame | None = None) -> pd.DataFra
     frames = []
     for s in summaries.to_dict("records"):
         path = Path(s["run_dir"]) / "items.jsonl"
-        recs = read_jsonl(path, _check_item)
+        recs = read_jsonl(path, _unique_index(_check_item))
         f = pd.DataFrame(recs)
         if "index" not in f:
             f["index"] = range(len(f))
@@ -117,10 +142,3 @@ def final_checkpoints(summaries: pd.DataFrame) -> pd.DataFrame:
     df["_order"] = df["step"].fillna(float("inf"))
     df = df.sort_values("_order").groupby(["family", "base_member", "task", "prompt"], dropna=False).tail(1)
     return df.drop(columns="_order")
-
-
-def scale_column(df: pd.DataFrame) -> tuple[str, str]:
-    """The x to plot a family against: n_params if known for every row (log), else the member's place."""
-    if df["n_params"].notna().all() and (df["n_params"] > 0).all():
-        return "n_params", "log"
-    return "rank", "linear"

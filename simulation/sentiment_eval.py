@@ -7,12 +7,11 @@ suggest that it is" and compares P(" good") with P(" bad"):
   NeQA                 the negated verdict is right (the opposite word of the label).
 Per item NeQA = (task1 and task2) or (not task1 and not task2), the composition of Figure 5.
 
-    python -m simulation.eval --task sentiment --runs runs/sentiment --out-dir results/figures
+    python -m simulation.sentiment_eval --runs runs/sentiment --out-dir results/figures
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -20,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_pipeline.io import DataError, atomic_open, save_figure
+from data_pipeline.cli import command
+from neqa.device import resolve_device
+from neqa.figures import save_figure
+from neqa.io import DataError, write_csv
 from simulation import sentiment
-from simulation.loop import resolve_device
 
 FIG_NAME = "fig6_negation_ratio"
 METRICS = ("task1", "task2", "neqa")
@@ -73,7 +74,7 @@ def prompts_for(test: list[dict], tokenizer, verdict_prefix: str) -> list[str]:
 
 def evaluate_run(folder, test: list[dict], device=None) -> dict[str, float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    device = device or resolve_device("auto")
+    device = device or torch.device(resolve_device("auto"))
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder).to(device)
     labels = [r["label"] for r in test]
@@ -126,7 +127,6 @@ def heatmaps(rows: list[dict], out_dir: Path) -> list[Path]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", choices=["sentiment"], default="sentiment")
     p.add_argument("--runs", type=Path, default=Path("runs/sentiment"), help="folder of trained runs")
     p.add_argument("--output-dir", "--out-dir", dest="out_dir", type=Path, default=Path("results/figures"))
     p.add_argument("--csv", type=Path, help="where the numbers go (default OUT_DIR/fig6_negation_ratio.csv)")
@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging
@@ -160,10 +161,7 @@ def main(argv=None) -> int:
     rows.sort(key=lambda r: (r["non_embedding_params"] or 0, r["ratio"]))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = args.csv or args.out_dir / f"{FIG_NAME}.csv"
-    with atomic_open(csv_path) as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(csv_path, rows)
     for r in rows:
         print(f"{r['run']:>14}  task1 {r['task1']:.3f}  task2 {r['task2']:.3f}  neqa {r['neqa']:.3f}")
     for p in [csv_path] + heatmaps(rows, args.out_dir):

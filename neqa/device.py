@@ -1,0 +1,42 @@
+"""Where a model runs and in which precision; how many parameters it has."""
+from __future__ import annotations
+
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" is CUDA when a GPU is visible, else CPU; anything else as given."""
+    if device == "auto":
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str = "auto", device: str = "auto") -> str:
+    """float32 on CPU; bfloat16 on CUDA when supported (else float16) for dtype="auto"."""
+    if dtype != "auto":
+        if dtype not in DTYPE_NAMES:
+            raise ValueError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(DTYPE_NAMES)}")
+        return dtype
+    if resolve_device(device).startswith("cuda"):
+        import torch
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float32"
+
+
+def n_params(model) -> int:
+    """All parameters (tied weights once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def non_embedding_params(model) -> int:
+    """Parameters outside the token and position embeddings and the output layer (Kaplan et al.'s N).
+    Position embeddings are modules named `wpe` (GPT-2) or `embed_positions` (OPT)."""
+    skip = {id(p) for p in model.get_input_embeddings().parameters()}
+    out = model.get_output_embeddings()
+    if out is not None:
+        skip |= {id(p) for p in out.parameters()}
+    for name, module in model.named_modules():
+        if name.endswith("wpe") or name.endswith("embed_positions"):
+            skip |= {id(p) for p in module.parameters()}
+    return sum(p.numel() for p in {id(p): p for p in model.parameters() if id(p) not in skip}.values())
