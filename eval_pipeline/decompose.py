@@ -50,6 +50,13 @@ def latent_s(task2_accuracy, mapping: str = "above_chance"):
     raise ValueError(f"unknown mapping {mapping!r}; choose from {', '.join(MAPPINGS)}")
 
 
+def compose_measured(t1, t2, mapping: str = "above_chance"):
+    """The direct composition of measured accuracies: task 2 mapped to s, then NeQA = t1·s + (1 − t1)(1 − s).
+    Returns (s, composed); used by `decompose` and by the measured Figure 5 (simulation.composition)."""
+    s = latent_s(t2, mapping)
+    return s, compose(np.asarray(t1, dtype=float), s)
+
+
 def task2_accuracy(s, mapping: str = "above_chance"):
     """The inverse of latent_s: the task-2 accuracy a model with skill s reaches."""
     s = np.asarray(s, dtype=float)
@@ -189,11 +196,10 @@ def decompose(x, t1, t2, neqa, mapping="above_chance", n_items=None, n_boot=500,
     x, t1, t2, neqa = (np.asarray(v, dtype=float) for v in (x, t1, t2, neqa))
     if not (x.shape == t1.shape == t2.shape == neqa.shape) or len(x) < 3:
         raise ValueError("decompose needs x, task 1, task 2 and NeQA accuracies for the same 3+ models")
-    s = latent_s(t2, mapping)
+    s, comp = compose_measured(t1, t2, mapping)
     lin = fit_linear(x, t1)
     sig = fit_sigmoid(x, t2)
     comp_fit = compose(np.clip(linear(x, *lin), 0, 1), latent_s(sigmoid(x, *sig), mapping))
-    comp = compose(t1, s)
     joint = None
     if n_items is not None:
         n = np.broadcast_to(np.asarray(n_items, dtype=int).reshape(-1, 3) if np.ndim(n_items) else

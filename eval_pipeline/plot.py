@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import json
 import math
 import sys
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -36,8 +36,9 @@ from data_pipeline.cli import command
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import PUBLISHED_CSV, Family, list_families, load_family  # noqa: E402
 from neqa.figures import save_figure
-from neqa.io import DataError, atomic_open, read_json
+from neqa.io import DataError, atomic_open
 from neqa.paths import REPO_ROOT  # noqa: E402
+from neqa.results import load_items, load_summaries
 
 COLUMNS = ["family", "member", "params", "flops", "order", "task", "prompt", "accuracy", "ci_lo", "ci_hi",
            "n_items", "answered", "source"]
@@ -48,7 +49,6 @@ X_LABELS = {"params": "Parameters", "flops": "Training FLOPs", "order": "Scale (
 PAPER_FILES = {"neqa": "data_pipeline/neqa_100.jsonl", "task1": "data_pipeline/neqa_100_nonnegated.jsonl",
                "task2": "data_pipeline/neqa_100_task2.jsonl"}   # the 100 items of the paper's figures
 MAX_WIDTH = 7.0                                                 # inches: a page at text width
-SUMMARY_FIELDS = ("family", "member", "task", "prompt", "accuracy")
 TASK2_STYLE = {"weak": ("s", 0.5), "strong": ("o", 1.0)}   # marker and opacity of the two task-2 prompts
 
 
@@ -63,39 +63,14 @@ def _registry() -> dict[str, Family]:
     return fams
 
 
-def _fraction(value, path, fld):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise DataError(path, None, fld, f"expected a fraction between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def read_summary(path: Path) -> dict:
-    s = read_json(path)
-    for f in SUMMARY_FIELDS:
-        if f not in s:
-            raise DataError(path, None, f, "missing")
-    acc = _fraction(s["accuracy"], path, "accuracy")
-    ci = s.get("accuracy_ci")
-    if ci is None:
-        lo = hi = math.nan
-    elif isinstance(ci, list) and len(ci) == 2:
-        lo, hi = (_fraction(v, path, "accuracy_ci") for v in ci)
-        if not lo - 1e-6 <= acc <= hi + 1e-6:
-            raise DataError(path, None, "accuracy_ci", f"{ci} does not contain the accuracy {acc}")
-    else:
-        raise DataError(path, None, "accuracy_ci", "expected [lo, hi]")
-    return {**s, "accuracy": acc, "ci_lo": lo, "ci_hi": hi}
-
-
 def _num(v):
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else math.nan
 
 
 def result_points(results_dir, families: dict[str, Family]) -> list[dict]:
-    """One point per summary.json; sizes from the summary, else from the registry."""
-    summaries = [{**read_summary(p), "_path": p} for p in sorted(Path(results_dir).rglob("summary.json"))]
+    """One point per summary (read by neqa.results); sizes from the summary, else from the registry."""
     points = []
-    for s in summaries:
+    for s in load_summaries(results_dir).to_dict("records"):
         fam = families.get(s["family"])
         base, _, revision = str(s["member"]).partition("@")    # evaluate names checkpoints MEMBER@REVISION
         member = None
@@ -107,13 +82,14 @@ def result_points(results_dir, families: dict[str, Family]) -> list[dict]:
         flops = _num(s.get("flops"))
         if math.isnan(flops) and member is not None and member.flops:
             flops = member.flops
+        sha = s.get("data_sha256")
         points.append({"series": s["family"] + (f"@{revision}" if revision else ""),
                        "family": s["family"], "member": s["member"], "params": params, "flops": flops,
                        "order": fam.order(member.name) if member is not None else math.nan,
-                       "task": s["task"], "prompt": s["prompt"], "accuracy": s["accuracy"],
-                       "ci_lo": s["ci_lo"], "ci_hi": s["ci_hi"], "n_items": s.get("n_items", ""),
-                       "answered": _answered(s["_path"].parent) if s["prompt"] == "fewshot_cot" else 1.0,
-                       "data_sha256": s.get("data_sha256"), "source": "results"})
+                       "task": s["task"], "prompt": s["prompt"], "accuracy": float(s["accuracy"]),
+                       "ci_lo": s["ci_lo"], "ci_hi": s["ci_hi"], "n_items": s["n_items"],
+                       "answered": _answered(s) if s["prompt"] == "fewshot_cot" else 1.0,
+                       "data_sha256": sha if isinstance(sha, str) else None, "source": "results"})
     # members the registry does not know are ordered by size within their family
     for series in {p["series"] for p in points if math.isnan(p["order"])}:
         mine = [p for p in points if p["series"] == series]
@@ -124,14 +100,15 @@ def result_points(results_dir, families: dict[str, Family]) -> list[dict]:
     return points
 
 
-def _answered(run_dir: Path) -> float:
-    """Fraction of chain-of-thought generations with a parsable answer (prediction not null), from
-    items.jsonl; NaN when there are no records."""
-    path = run_dir / "items.jsonl"
-    if not path.exists():
+def _answered(summary: dict) -> float:
+    """Fraction of chain-of-thought generations with a parsable answer (prediction not null), from the
+    run's items.jsonl; NaN when there are no records."""
+    if not (Path(summary["run_dir"]) / "items.jsonl").exists():
         return math.nan
-    preds = [json.loads(line).get("prediction") for line in path.read_text().splitlines() if line.strip()]
-    return sum(p is not None for p in preds) / len(preds) if preds else math.nan
+    items = load_items(summary["run_dir"], pd.DataFrame([summary]))
+    if items.empty:
+        return math.nan
+    return float(items["prediction"].notna().mean()) if "prediction" in items else 0.0
 
 
 def paper_digests() -> dict[str, str]:

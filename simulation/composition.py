@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from data_pipeline.cli import command
+from eval_pipeline.decompose import compose_measured
 from neqa.figures import save_figure
-from neqa.io import DataError, read_json, write_csv
+from neqa.io import DataError, write_csv
 from neqa.maths import compose, linear, sigmoid
+from neqa.results import final_checkpoints, load_summaries
 
 FIG_NAME = "fig5_task_decomposition"
 MEASURED_NAME = "fig5_measured_decomposition"
@@ -53,61 +55,48 @@ def simulate(args) -> dict[str, np.ndarray]:
     return {"scale": x, "task1": t1, "task2": 0.5 + 0.5 * s, "task2_latent": s, "neqa": compose(t1, s)}
 
 
-def _summary(path: Path) -> dict:
-    s = read_json(path)
-    acc = s.get("accuracy")
-    if not isinstance(acc, (int, float)) or not 0.0 <= acc <= 1.0:
-        raise DataError(path, None, "accuracy", f"expected a number in [0, 1], got {acc!r}")
-    return s
-
-
-def above_chance(accuracy):
-    """Two-choice accuracy above chance as a probability: 0.5 → 0, 1 → 1 (clipped)."""
-    return np.clip(2.0 * np.asarray(accuracy, dtype=float) - 1.0, 0.0, 1.0)
-
-
 def _at_chance(acc: float, n: int) -> bool:
     """Inside the binomial 95% band around 0.5 at n items."""
     half = 1.96 * np.sqrt(0.25 / max(n, 1))
     return abs(acc - 0.5) <= half
 
 
+def _size(*summaries) -> int | None:
+    """The first known parameter count among the summaries."""
+    return next((int(s["n_params"]) for s in summaries if s["n_params"] > 0), None)
+
+
 def measured_rows(results_dir, t1_prompt: str = "auto", t2_prompt: str = "strong",
                   neqa_prompt: str = "auto", t2_raw: bool = False) -> list[dict]:
     """One row per family member that has task-1 and task-2 summaries: measured accuracies, s, the
-    composed prediction, the measured NeQA accuracy (None when not evaluated) and the reading used.
+    composed prediction (eval_pipeline.decompose.compose_measured, as `analyze decompose` composes), the
+    measured NeQA accuracy (None when not evaluated) and the reading used. Summaries are read by
+    neqa.results; a member evaluated at checkpoints is read at its final one, as `analyze decompose` does.
     With t1_prompt/neqa_prompt "auto", each family uses zero-shot unless its task-1 curve is all at
     chance there and a cloze task-1 curve exists (then cloze for task 1 and NeQA)."""
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        raise DataError(results_dir, None, None, "results folder not found")
+    summaries = final_checkpoints(load_summaries(results_dir))
+    mapping = "raw" if t2_raw else "above_chance"
     rows = []
-    for family_dir in sorted(p for p in results_dir.iterdir() if p.is_dir()):
-        members = sorted(p for p in family_dir.iterdir() if p.is_dir())
+    for family, fam in summaries.groupby("family", sort=True):
+        run = {(r["task"], r["prompt"], r["base_member"]): r for r in fam.to_dict("records")}
         reading = {}
         for prompt in ("zeroshot", "cloze"):
-            paths = [m / f"task1__{prompt}" / "summary.json" for m in members]
-            found = [_summary(q) for q in paths if q.exists()]
-            if found:
-                reading[prompt] = all(_at_chance(f["accuracy"], int(f.get("n_items") or 100)) for f in found)
+            found = fam[(fam["task"] == "task1") & (fam["prompt"] == prompt)]
+            if len(found):
+                reading[prompt] = all(_at_chance(a, n) for a, n in zip(found["accuracy"], found["n_items"]))
         auto = "cloze" if reading.get("zeroshot", True) and "cloze" in reading else "zeroshot"
         p1 = auto if t1_prompt == "auto" else t1_prompt
         pn = auto if neqa_prompt == "auto" else neqa_prompt
-        for member_dir in members:
-            t1_path = member_dir / f"task1__{p1}" / "summary.json"
-            t2_path = member_dir / f"task2__{t2_prompt}" / "summary.json"
-            if not (t1_path.exists() and t2_path.exists()):
+        for member in sorted(fam["base_member"].unique()):
+            s1, s2 = run.get(("task1", p1, member)), run.get(("task2", t2_prompt, member))
+            if s1 is None or s2 is None:
                 continue
-            s1, s2 = _summary(t1_path), _summary(t2_path)
-            neqa_path = member_dir / f"neqa__{pn}" / "summary.json"
-            neqa = _summary(neqa_path)["accuracy"] if neqa_path.exists() else None
-            s = float(s2["accuracy"]) if t2_raw else float(above_chance(s2["accuracy"]))
-            rows.append({"family": family_dir.name, "member": member_dir.name,
-                         "n_params": s1.get("n_params") or s2.get("n_params"),
-                         "task1_prompt": p1, "task2_prompt": t2_prompt, "neqa_prompt": pn,
-                         "task2_mapping": "raw" if t2_raw else "above_chance",
-                         "task1": s1["accuracy"], "task2": s2["accuracy"], "task2_latent": s,
-                         "predicted_neqa": float(compose(s1["accuracy"], s)), "measured_neqa": neqa})
+            neqa = run.get(("neqa", pn, member))
+            s, predicted = compose_measured(s1["accuracy"], s2["accuracy"], mapping)
+            rows.append({"family": family, "member": member, "n_params": _size(s1, s2),
+                         "task1_prompt": p1, "task2_prompt": t2_prompt, "neqa_prompt": pn, "task2_mapping": mapping,
+                         "task1": s1["accuracy"], "task2": s2["accuracy"], "task2_latent": float(s),
+                         "predicted_neqa": float(predicted), "measured_neqa": None if neqa is None else neqa["accuracy"]})
     rows.sort(key=lambda r: (r["family"], r["n_params"] is None, r["n_params"] or 0, r["member"]))
     return rows
 

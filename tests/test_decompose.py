@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from eval_pipeline.analyze import PUBLISHED_CSV
-from eval_pipeline.decompose import decompose, fit_linear, fit_sigmoid, joint_fit, latent_s, published_series, sigmoid
+from eval_pipeline.decompose import compose_measured, decompose, fit_linear, fit_sigmoid, joint_fit, latent_s, published_series, sigmoid
 
 
 def simulate_items(t1, s, n, rng):
@@ -23,6 +23,15 @@ def test_latent_s_mapping():
     assert list(latent_s([0.3, 0.75], "raw")) == [0.3, 0.75]
     with pytest.raises(ValueError):
         latent_s([0.5], "nope")
+
+
+def test_compose_measured_by_hand():
+    # task 2 at 75% → s = 0.5; at chance or below → s = 0, so NeQA = 1 − t1; raw: s = the accuracy itself
+    s, c = compose_measured([0.8, 0.9, 0.6], [0.75, 0.5, 0.3])
+    np.testing.assert_allclose(s, [0.5, 0.0, 0.0])
+    np.testing.assert_allclose(c, [0.5, 0.1, 0.4])
+    s, c = compose_measured(0.8, 0.75, "raw")
+    assert s == pytest.approx(0.75) and c == pytest.approx(0.8 * 0.75 + 0.2 * 0.25)
 
 
 def test_fits_recover_known_curves():

@@ -95,6 +95,36 @@ def test_bad_summary_names_file_and_field(tmp_path, capsys):
     assert not (tmp_path / "res" / "figures").exists()
 
 
+def test_summaries_read_like_the_analyses(tmp_path, capsys):
+    """plot reads through neqa.results: names from the folder when a summary leaves them out, nothing
+    from analysis/, and a broken items.jsonl is an error naming it."""
+    res = tmp_path / "res"
+    d = res / "tiny" / "t-small" / "neqa__zeroshot"
+    d.mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps({"accuracy": 0.6, "n_items": 20, "n_params": 2000}))
+    a = res / "analysis" / "x" / "neqa__zeroshot"
+    a.mkdir(parents=True)
+    (a / "summary.json").write_text(json.dumps({"accuracy": 0.9, "n_items": 20, "n_params": 9000}))
+    assert main([str(res), "--out-dir", str(tmp_path / "a")]) == 0
+    rows = read_points(tmp_path / "a" / "points.csv")
+    assert [(r["family"], r["member"], r["task"], r["prompt"], r["n_items"]) for r in rows] == [
+        ("tiny", "t-small", "neqa", "zeroshot", "20")]
+    c = res / "tiny" / "t-small" / "neqa__fewshot_cot"
+    c.mkdir(parents=True)
+    (c / "summary.json").write_text(json.dumps({"accuracy": 0.5, "n_items": 2, "n_params": 2000}))
+    records = [{"index": 0, "prediction": "A", "correct": True}, {"index": 1, "prediction": None, "correct": False}]
+    (c / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main([str(res), "--out-dir", str(tmp_path / "b")]) == 0
+    cot = [r for r in read_points(tmp_path / "b" / "points.csv") if r["prompt"] == "fewshot_cot"]
+    assert [float(r["answered"]) for r in cot] == [0.5]                 # one of two generations parsed
+    records[1]["index"] = 0                                             # two runs mixed in one file
+    (c / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    capsys.readouterr()
+    assert main([str(res), "--out-dir", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(c / "items.jsonl") in err and "duplicate index" in err
+
+
 def _pdf_width_inches(path):
     import re
     box = re.search(rb"/MediaBox \[\s*([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)", path.read_bytes())

@@ -57,9 +57,9 @@ def test_is_u_shaped():
     assert not td.is_u_shaped([0.7, 0.5, 0.3])
 
 
-def summary(folder, accuracy, n_params=None):
+def summary(folder, accuracy, n_params=None, n_items=100):
     folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps({"accuracy": accuracy, "n_params": n_params}))
+    (folder / "summary.json").write_text(json.dumps({"accuracy": accuracy, "n_params": n_params, "n_items": n_items}))
 
 
 def test_results_folder_composition(tmp_path):
@@ -110,6 +110,22 @@ def test_reading_falls_back_to_cloze_where_zero_shot_is_at_chance(tmp_path):
     assert [r["measured_neqa"] for r in rows] == [0.45, 0.15]
 
 
+def test_checkpoints_read_at_the_final_one_like_analyze_decompose(tmp_path):
+    res = tmp_path / "results"
+    for member, t1, t2 in (("m@step-100", 0.5, 0.5), ("m@step-900", 0.7, 0.9), ("m", 0.8, 0.75)):
+        summary(res / "fam" / member / "task1__zeroshot", t1, 1000)
+        summary(res / "fam" / member / "task2__strong", t2, 1000)
+    summary(res / "solo" / "c@step-100" / "task1__zeroshot", 0.6, 10)   # only checkpoints: the latest one
+    summary(res / "solo" / "c@step-200" / "task1__zeroshot", 0.9, 10)
+    summary(res / "solo" / "c@step-200" / "task2__strong", 1.0, 10)
+    rows = td.measured_rows(res)
+    assert [(r["family"], r["member"]) for r in rows] == [("fam", "m"), ("solo", "c")]
+    # by hand: s = 2·0.75 − 1 = 0.5, NeQA = 0.8·0.5 + 0.2·0.5 = 0.5; s = 1 → NeQA = t1 = 0.9
+    assert rows[0]["task1"] == 0.8 and rows[0]["task2_latent"] == pytest.approx(0.5)
+    assert rows[0]["predicted_neqa"] == pytest.approx(0.5)
+    assert rows[1]["predicted_neqa"] == pytest.approx(0.9)
+
+
 def test_bad_summary_is_a_clear_error(tmp_path, capsys):
     res = tmp_path / "results"
     summary(res / "fam" / "m" / "task1__zeroshot", 75, 1)   # a percentage, not a fraction
@@ -118,3 +134,8 @@ def test_bad_summary_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "task1__zeroshot" in err and "accuracy" in err
     assert td.main(["--results", str(tmp_path / "missing"), "--out-dir", str(tmp_path / "o")]) == 2
+    capsys.readouterr()
+    (res / "fam" / "m" / "task1__zeroshot" / "summary.json").write_text(json.dumps({"accuracy": 0.75}))
+    assert td.main(["--results", str(res), "--out-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err                               # read by neqa.results: n_items is required
+    assert err.startswith("error: ") and "task1__zeroshot" in err and "n_items" in err
