@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from neqa.io import UsageError, read_jsonl
 
 

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from data_pipeline.export import write_harness_task
 from data_pipeline.prompts import neqa_prompt, prefix
 from data_pipeline.schema import load_neqa

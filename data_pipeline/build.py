@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from neqa.io import UsageError, write_jsonl
 
-from .cli import check_outputs, command
+from neqa.cli import check_outputs, command
 from .sources import load_negated_lama, load_openbookqa
 
 QUOTAS = {"not/be": 100, "not/because": 100, "not/do": 100, "not/modal": 100, "prompt": 50, "gold/un-in-": 50}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from neqa.io import DataError, FieldError, UsageError, iter_jsonl, write_json
 
-from .cli import check_outputs, command
+from neqa.cli import check_outputs, command
 from .negation import PROMPT_PREFIXES, RULES, negate_stem, parser_name, set_parser
 from .sources import load_openbookqa
 

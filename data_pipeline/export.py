@@ -33,7 +33,7 @@ from pathlib import Path
 
 from neqa.io import atomic_open, read_jsonl
 
-from .cli import check_outputs, command
+from neqa.cli import check_outputs, command
 from .prompts import LETTERS, NEQA_PROMPTS, TASK2_PROMPTS, neqa_prompt, prefix, task2_prompt
 from .schema import check_task2, load_neqa
 

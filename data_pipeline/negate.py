@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from neqa.io import UsageError, read_jsonl, write_jsonl
 
-from .cli import check_outputs, command
+from neqa.cli import check_outputs, command
 from .negation import RULES, negate_stem, set_parser
 from .schema import check_obqa
 

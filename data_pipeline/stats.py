@@ -15,7 +15,7 @@ from pathlib import Path
 
 from neqa.figures import save_figure
 
-from .cli import check_outputs, command
+from neqa.cli import check_outputs, command
 from .schema import load_neqa
 
 DEFAULT_OUT = "results/figures/fig3_neqa_stats.png"

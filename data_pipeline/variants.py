@@ -25,7 +25,7 @@ from pathlib import Path
 
 from neqa.io import DataError, write_jsonl
 
-from .cli import check_outputs, command
+from neqa.cli import check_outputs, command
 from .schema import load_neqa
 
 SAME, DIFFERENT = "the same", "different"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from eval_pipeline.registry import PUBLISHED_CSV
 from neqa import io as neqa_io
 from neqa.figures import save_figure

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_pipeline.cli import check_name, command, device, inside, positive_int
+from neqa.cli import check_name, command, device, inside, positive_int
 from eval_pipeline import metrics
 from eval_pipeline.backends.base import Backend, get_backend
 from eval_pipeline.backends.gguf import is_gguf, locate

@@ -32,7 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from data_pipeline.prompts import CLOZE, NEQA_PROMPTS, TASK2_PROMPTS  # noqa: E402
 from eval_pipeline.registry import PUBLISHED_CSV, Family, list_families, load_family  # noqa: E402
 from neqa.figures import save_figure

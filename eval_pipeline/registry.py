@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from data_pipeline.cli import check_name, command
+from neqa.cli import check_name, command
 from neqa.io import DataError, UsageError, read_text
 from neqa.paths import REPO_ROOT
 

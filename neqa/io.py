@@ -26,7 +26,7 @@ class FieldError(ValueError):
 
 class DataError(ValueError):
     """A problem with an input file, located by path, line and field. Commands print it as
-    `error: ...` and exit 2 (data_pipeline.cli); anything else keeps its traceback."""
+    `error: ...` and exit 2 (neqa.cli); anything else keeps its traceback."""
 
     def __init__(self, path, line: int | None, field: str | None, message: str):
         self.path, self.line, self.field = str(path), line, field

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from eval_pipeline.trends import classify_trend
 from neqa.io import atomic_open
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from eval_pipeline.decompose import compose_measured
 from neqa.figures import save_figure
 from neqa.io import DataError, write_csv

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from data_pipeline.cli import command, device, non_negative_int, positive_int
+from neqa.cli import command, device, non_negative_int, positive_int
 from neqa.checkpoints import FINAL, saved_steps
 from neqa.figures import save_figure
 from neqa.io import UsageError, atomic_open, write_csv, write_json

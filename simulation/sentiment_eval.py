@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from neqa.device import resolve_device
 from neqa.figures import save_figure
 from neqa.io import DataError, write_csv

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from data_pipeline.cli import command, device, non_negative_int, positive_float, positive_int
+from neqa.cli import command, device, non_negative_int, positive_float, positive_int
 from neqa.device import non_embedding_params
 from neqa.io import UsageError, write_json
 from simulation import sentiment

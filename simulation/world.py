@@ -26,7 +26,7 @@ import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from data_pipeline.cli import command
+from neqa.cli import command
 from data_pipeline.prompts import HEADER, LETTERS, cot_answer, question_block
 from neqa.io import UsageError, atomic_dir, atomic_open, write_json, write_jsonl
 from neqa.tokenizer import EOS, byte_bpe

@@ -221,11 +221,11 @@ COMMANDS = ["data_pipeline.build", "data_pipeline.check", "data_pipeline.export"
 def test_every_command_goes_through_the_one_error_wrapper(module):
     main = importlib.import_module(module).main
     assert getattr(main, "__wrapped__", None) is not None and main.__module__ == module
-    assert main.__code__.co_filename.endswith(os.path.join("data_pipeline", "cli.py"))
+    assert main.__code__.co_filename.endswith(os.path.join("neqa", "cli.py"))
 
 
 def test_an_oserror_naming_a_file_is_one_line(capsys):
-    from data_pipeline.cli import command
+    from neqa.cli import command
 
     @command
     def main(argv=None):
@@ -236,7 +236,7 @@ def test_an_oserror_naming_a_file_is_one_line(capsys):
 
 @pytest.mark.parametrize("bug", [KeyError("x"), ValueError("bug"), TypeError("bug"), OSError("no file named")])
 def test_bugs_keep_their_traceback(bug):
-    from data_pipeline.cli import command
+    from neqa.cli import command
 
     @command
     def main(argv=None):
