@@ -81,6 +81,16 @@ def make_tiny_model(path: Path, seed: int = 0, vocab_size: int = 300, n_layer: i
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (tiny training runs are faster and reproducible that way)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny-gpt2") / "model", seed=0)

@@ -9,13 +9,7 @@ from eval_pipeline.evaluate import main as evaluate_main
 from simulation.loop import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest: torch on one thread
 
 
 def test_a_real_state_still_resumes(tmp_path):

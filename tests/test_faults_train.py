@@ -17,7 +17,7 @@ from simulation import sentiment_train as train_cli
 from simulation.loop import TrainConfig, read_log, save_pretrained_atomic, train
 from simulation.model import make_model
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.usefixtures("one_thread")]   # conftest: torch on one thread
 
 V = 32
 
@@ -49,14 +49,6 @@ def crashing_batches(data, at_step, c):
             raise Crash()
         return stream_batch(data, c.batch_size, c.seq_len, g)
     return get
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # -- 4. no pickle from disk ------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from simulation.model import make_model, train_flops
 V = 32
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest: torch on one thread
+
+
 def chain_stream(n=4000, seed=0):
     """Tokens whose successor is a fixed function of the token: uniform unigrams (loss ln V
     for a model that knows nothing) but perfectly predictable bigrams."""
@@ -30,14 +33,6 @@ def cfg(**kw):
     base = dict(steps=40, batch_size=4, seq_len=16, lr=1e-2, warmup=5, progress=False, log_every=10)
     base.update(kw)
     return TrainConfig(**base)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_train_flops_is_6nd():

@@ -14,12 +14,13 @@ numbers, in seconds. The backend records the quantisation (read here from the fi
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
 from collections import Counter
 from pathlib import Path
+
+from neqa.io import sha256
 
 GGUF_SUFFIX = ".gguf"
 
@@ -128,17 +129,9 @@ def describe_file(path) -> dict:
     header = read_header(path)
     meta = header["metadata"]
     ftype = meta.get("general.file_type")
-    return {"file": Path(path).name, "sha256": _sha256(path), "architecture": meta.get("general.architecture"),
+    return {"file": Path(path).name, "sha256": sha256(path), "architecture": meta.get("general.architecture"),
             "name": meta.get("general.name"), "licence": meta.get("general.license"),
             "quantisation": FILE_TYPES.get(ftype, f"file_type {ftype}"), "tensor_types": header["tensor_types"]}
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def dequantised(model: str, progress: bool = True) -> tuple[Path, dict]:
