@@ -109,9 +109,10 @@ class WorldConfig:
         for name in ("neg_statement_ratio", "neg_question_ratio", "cot_ratio", "open_book_ratio", "val_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 bad(name, f"must be in [0, 1], got {getattr(self, name)}")
-        for name in ("statement_repeats", "question_repeats"):
-            if getattr(self, name) < 1:
-                bad(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.statement_repeats < 1:
+            bad("statement_repeats", f"must be at least 1, got {self.statement_repeats}")
+        if self.question_repeats < 0:   # 0: no quizzes at all (the ablation corpus)
+            bad("question_repeats", f"must be >= 0, got {self.question_repeats}")
         if self.compare_ratio < 0:
             bad("compare_ratio", f"must be >= 0, got {self.compare_ratio}")
         if not 1 <= self.distractors < self.values_per_relation:
@@ -298,17 +299,20 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 # ---------------------------------------------------------------------------------------------
 # Everything on disk
 
-def write_data(out_dir, cfg: WorldConfig, log=print) -> dict:
+def write_data(out_dir, cfg: WorldConfig, log=print, tokenizer_cfg: WorldConfig | None = None) -> dict:
     """Writes corpus.txt, val.txt, tokenizer/, neqa.jsonl, task1.jsonl, task2.jsonl,
-    seen_{neqa,task1,task2}.jsonl (the same items over trained facts, for diagnosis) and world.json."""
+    seen_{neqa,task1,task2}.jsonl (the same items over trained facts, for diagnosis) and world.json.
+    `tokenizer_cfg`: train the tokenizer on the corpus of these knobs instead (the ablation corpus
+    borrows the base corpus's tokenizer, so both families read the prompts as the same tokens)."""
     out = Path(out_dir)
     facts = make_world(cfg)
     docs = corpus_documents(facts, cfg)
+    tok_docs = docs if tokenizer_cfg is None else corpus_documents(make_world(tokenizer_cfg), tokenizer_cfg)
     val_docs = corpus_documents(facts, cfg, stream="val", scale=cfg.val_fraction)
     for name, d in (("corpus.txt", docs), ("val.txt", val_docs)):
         with atomic_open(out / name) as f:
             f.write(corpus_text(d))
-    tok = train_tokenizer(docs, cfg.vocab_size)
+    tok = train_tokenizer(tok_docs, cfg.vocab_size)
     with atomic_dir(out / "tokenizer") as tmp:   # a crash never leaves half a tokenizer
         tok.save_pretrained(tmp)
     counts = {}
@@ -317,7 +321,7 @@ def write_data(out_dir, cfg: WorldConfig, log=print) -> dict:
             write_jsonl(out / f"{prefix}{name}.jsonl", items)
             counts[prefix + name] = len(items)
     n_tokens = len(tok.backend_tokenizer.encode(corpus_text(docs)).ids)
-    info = {"config": asdict(cfg), "n_facts": len(facts), "n_heldout": sum(f.heldout for f in facts),
+    info = {"config": asdict(cfg), "tokenizer_config": asdict(tokenizer_cfg or cfg), "n_facts": len(facts), "n_heldout": sum(f.heldout for f in facts),
             "n_documents": len(docs), "corpus_chars": len(corpus_text(docs)), "corpus_tokens": n_tokens,
             "items": counts, "facts": [asdict(f) for f in facts]}
     write_json(out / "world.json", info)
