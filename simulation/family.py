@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ from neqa.checkpoints import FINAL, saved_steps
 from neqa.figures import save_figure
 from neqa.io import UsageError, atomic_open, write_csv, write_json
 from neqa.paths import REPO_ROOT, repo_relative
+from neqa.tokenizer import EOS
 from simulation import world as W
 
 # name, n_layer, n_head, n_embd, peak learning rate (smaller models tolerate larger steps)
@@ -44,11 +45,10 @@ QUICK_LADDER = [
 N_POSITIONS = 1024    # room for the few-shot chain-of-thought prompt (~500 tokens) and 200 generated tokens
 
 
-def write_yaml(path, name: str, data_dir: Path, members: list[dict]) -> None:
+def write_yaml(path, name: str, data_dir: Path, members: list[dict], label: str, what: str) -> None:
     import yaml
-    doc = {"name": name, "label": "TinyWorld", "backend": "hf",
-           "description": "GPT-2-shaped LMs trained from scratch on the TinyWorld corpus by "
-                          "`python -m simulation.family` (see simulation/TINYWORLD.md).",
+    doc = {"name": name, "label": label, "backend": "hf",
+           "description": f"{what}, by `python -m simulation.family` (see simulation/TINYWORLD.md).",
            "data": {t: repo_relative(data_dir / f"{t}.jsonl") for t in ("neqa", "task1", "task2")},
            "members": [{k: m[k] for k in ("name", "model", "params", "train_tokens", "flops", "revisions")}
                        for m in members]}
@@ -111,15 +111,135 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
     return fits
 
 
-def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
-    from transformers import AutoTokenizer
+BASE_TOKENS, QUICK_TOKENS = 262144, 12288     # per member: 256 (quick: 12) steps of 16 x 64 tokens
+# The tuned stage (simulation/tuning.py): letter-only loss on plain quizzes over trained facts.
+TUNE = {"steps": 16, "batch_size": 16, "seq_len": 128, "lr_scale": 0.5, "warmup": 2}
+QUICK_TUNE = {"steps": 2, "batch_size": 8, "seq_len": 128, "lr_scale": 0.5, "warmup": 1}
+# The ablation corpus: plain and negated statements only (no quiz, no negated question, no comparison).
+ABLATION_KNOBS = {"question_repeats": 0, "neg_question_ratio": 0.0, "cot_ratio": 0.0, "compare_ratio": 0.0,
+                  "open_book_ratio": 0.0}
+ABLATION_MEMBERS = ("tw-0.1m", "tw-0.3m", "tw-1m", "tw-3m")   # tw-10m left out: the CPU budget
+# The data axis: the smaller members again at fractions of the base budget (the base run is the 1x point).
+DATA_AXIS = {"members": ("tw-0.1m", "tw-0.3m", "tw-1m"), "fractions": (0.25, 0.5)}
+QUICK_DATA_AXIS = {"members": ("tw-q1", "tw-q2", "tw-q3"), "fractions": (0.5,)}
+STAGES = ("base", "tuned", "ablation", "data-axis")
+VAL_BATCHES = 8       # validation: 8 x 16 windows at each checkpoint
 
+
+def sibling(out: Path, suffix: str) -> Path:
+    """runs/tinyworld -> runs/tinyworld-tuned: each family in its own folder, found by name."""
+    return out.with_name(out.name + suffix)
+
+
+def load_data(data_dir: Path):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(data_dir / "tokenizer")
+    encode = tok.backend_tokenizer.encode   # the whole text at once, no max-length warning
+    stream = torch.tensor(encode((data_dir / "corpus.txt").read_text(encoding="utf-8")).ids, dtype=torch.long)
+    val = torch.tensor(encode((data_dir / "val.txt").read_text(encoding="utf-8")).ids, dtype=torch.long)
+    return tok, stream, val
+
+
+def ensure_data(data_dir: Path, cfg: W.WorldConfig, log, tokenizer_cfg: W.WorldConfig | None = None) -> None:
+    info_path = data_dir / "world.json"
+    if info_path.exists():
+        info = json.loads(info_path.read_text())
+        if info["config"] == asdict(cfg) and info.get("tokenizer_config", info["config"]) == asdict(tokenizer_cfg or cfg):
+            log(f"{data_dir}: data already generated with these knobs")
+            return
+    W.write_data(data_dir, cfg, log=log, tokenizer_cfg=tokenizer_cfg)
+
+
+def train_member(args, spec, run_dir: Path, data, tok, tokens: int, settings: dict, log, init_from: Path | None = None,
+                 tune: dict | None = None, checkpoints: int | None = None) -> tuple[dict, list]:
+    """Train one member (from scratch, or from `init_from` with the tuned stage's settings) into run_dir;
+    returns its row (as in the family YAML, plus shape, lr, val loss, time) and its training log."""
     from neqa.device import non_embedding_params
     from simulation.loop import TrainConfig, is_complete, train
     from simulation.model import make_model, train_flops
 
+    name, n_layer, n_head, n_embd, lr = spec
+    batch, seq = (tune["batch_size"], tune["seq_len"]) if tune else (args.batch_size, args.seq_len)
+    steps = tune["steps"] if tune else max(tokens // (batch * seq), 1)
+    n_ckpt = args.checkpoints if checkpoints is None else checkpoints
+    ckpt_every = max(steps // n_ckpt, 1) if n_ckpt else 0
+    if init_from is None:
+        model = make_model(len(tok), n_layer, n_head, n_embd, n_positions=N_POSITIONS, seed=args.seed)
+    else:
+        from transformers import GPT2LMHeadModel
+        model = GPT2LMHeadModel.from_pretrained(init_from)
+    n_params = non_embedding_params(model)
+    cfg = TrainConfig(steps=steps, batch_size=batch, seq_len=seq, lr=lr * (tune["lr_scale"] if tune else 1.0),
+                      warmup=tune["warmup"] if tune else max(steps // 10, 1), seed=args.seed, ckpt_every=ckpt_every,
+                      eval_every=ckpt_every, device=args.device, progress=not args.quiet,
+                      log_every=max(steps // 50, 1), val_batches=VAL_BATCHES)
+    settings = {"n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "n_positions": N_POSITIONS,
+                "vocab_size": len(tok), **settings}
+    if init_from is not None:
+        settings["init_from"] = repo_relative(init_from)
+    log(f"{run_dir.name}: {n_layer} layers, {n_head} heads, width {n_embd}, {n_params:,} non-embedding params, "
+        f"{steps} steps x {batch * seq} tokens" + (f", from {repo_relative(init_from)}" if init_from else ""))
+    skipped = is_complete(run_dir / FINAL)
+    t0 = time.perf_counter()
+    hist = train(model, data, cfg, run_dir, val_tokens=args.val_stream, tokenizer=tok, log=log, settings=settings,
+                 restart=getattr(args, "restart", False))
+    seconds = time.perf_counter() - t0
+    timing_path = run_dir / "timing.json"
+    if skipped and timing_path.exists():   # trained before: keep the time of the real run
+        seconds = json.loads(timing_path.read_text())["train_seconds"]
+    else:
+        write_json(timing_path, {"train_seconds": seconds, "tokens": steps * batch * seq})
+    final = [h for h in hist if h.get("val_loss") is not None]
+    speeds = [h["tokens_per_s"] for h in hist if h.get("tokens_per_s")]
+    row = {"name": name, "model": repo_relative(run_dir / FINAL), "params": n_params,
+           "train_tokens": float(steps * batch * seq), "flops": train_flops(n_params, steps * batch * seq),
+           "revisions": [p.name for _, p in saved_steps(run_dir)],
+           "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "lr": cfg.lr, "steps": steps,
+           "val_loss": final[-1]["val_loss"] if final else float("nan"), "train_seconds": round(seconds, 1),
+           "tokens_per_s": round(sum(speeds) / len(speeds)) if speeds else None}
+    log(f"{run_dir.name}: val loss {row['val_loss']:.4f} in {seconds:.0f} s")
+    return row, hist
+
+
+def run_ladder(args, ladder, out: Path, world_cfg: W.WorldConfig, log, tokenizer_cfg=None):
+    """Pretrain every member of `ladder` on the corpus of `world_cfg` in out/<member>."""
+    ensure_data(out / "data", world_cfg, log, tokenizer_cfg)
+    tok, stream, args.val_stream = load_data(out / "data")
+    rows, histories = [], {}
+    for spec in ladder:
+        row, histories[spec[0]] = train_member(args, spec, out / spec[0], stream, tok, args.tokens,
+                                               {"world": asdict(world_cfg)}, log)
+        rows.append(row)
+    return rows, histories
+
+
+def run_tuned(args, ladder, base_out: Path, out: Path, world_cfg: W.WorldConfig, tune: dict, log) -> list[dict]:
+    """The tuned stage: each pretrained member of base_out fine-tuned on letter quizzes over trained facts."""
+    from simulation import tuning as T
+    tok, _, args.val_stream = load_data(base_out / "data")
+    facts = W.make_world(world_cfg)
+    examples = T.encode_examples(T.tuning_texts(T.tuning_items(facts, world_cfg)), tok)
+    get_batch = T.packed_batches(examples, tune["batch_size"], tune["seq_len"], tok.convert_tokens_to_ids(EOS))
+    rows = []
+    for spec in ladder:
+        row, _ = train_member(args, spec, out / spec[0], get_batch, tok, 0,
+                              {"world": asdict(world_cfg), "tuning": tuning_record(tune)}, log,
+                              init_from=base_out / spec[0] / FINAL, tune=tune, checkpoints=0)
+        rows.append(row)
+    return rows
+
+
+def tuning_record(tune: dict) -> dict:
+    from simulation import tuning as T
+    return {"data": "plain letter-format questions over trained facts (every fact x wrong value x answer "
+                    "position), zero-shot header with and without the hint", "prompts": list(T.TUNE_PROMPTS),
+            "negated_questions": False, "comparisons": False, "fewshot_shots": False,
+            "loss": "answer letter only", **tune}
+
+
+def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
     out = Path(args.out)
-    data_dir = out / "data"
+    base_name = "tinyworld-quick" if args.quick else "tinyworld"
     ladder = QUICK_LADDER if args.quick else LADDER
     if args.members:
         wanted = set(args.members.split(","))
@@ -128,69 +248,90 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
             raise UsageError(f"--members: unknown member(s) {', '.join(sorted(unknown))}; "
                              f"choose from {', '.join(m[0] for m in ladder)}")
         ladder = [m for m in ladder if m[0] in wanted]
-
-    info_path = data_dir / "world.json"
-    if info_path.exists() and json.loads(info_path.read_text())["config"] == asdict(world_cfg):
-        log(f"{data_dir}: data already generated with these knobs")
-    else:
-        W.write_data(data_dir, world_cfg, log=log)
-    tok = AutoTokenizer.from_pretrained(data_dir / "tokenizer")
-    encode = tok.backend_tokenizer.encode   # the whole text at once, no max-length warning
-    stream = torch.tensor(encode((data_dir / "corpus.txt").read_text(encoding="utf-8")).ids, dtype=torch.long)
-    val = torch.tensor(encode((data_dir / "val.txt").read_text(encoding="utf-8")).ids, dtype=torch.long)
-
-    tokens_per_step = args.batch_size * args.seq_len
-    steps = max(args.tokens // tokens_per_step, 1)
-    ckpt_every = max(steps // args.checkpoints, 1) if args.checkpoints else 0
-    members, histories = [], {}
-    for name, n_layer, n_head, n_embd, lr in ladder:
-        model = make_model(len(tok), n_layer, n_head, n_embd, n_positions=N_POSITIONS, seed=args.seed)
-        n_params = non_embedding_params(model)
-        cfg = TrainConfig(steps=steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=lr,
-                          warmup=max(steps // 10, 1), seed=args.seed, ckpt_every=ckpt_every,
-                          eval_every=ckpt_every, device=args.device, progress=not args.quiet,
-                          log_every=max(steps // 50, 1))
-        log(f"{name}: {n_layer} layers, {n_head} heads, width {n_embd}, {n_params:,} non-embedding params, "
-            f"{steps} steps x {tokens_per_step} tokens")
-        skipped = is_complete(out / name / FINAL)
-        t0 = time.perf_counter()
-        settings = {"n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "n_positions": N_POSITIONS,
-                    "vocab_size": len(tok), "world": asdict(world_cfg)}
-        hist = train(model, stream, cfg, out / name, val_tokens=val, tokenizer=tok, log=log, settings=settings,
-                     restart=getattr(args, "restart", False))
-        seconds = time.perf_counter() - t0
-        histories[name] = hist
-        final = [h for h in hist if h.get("val_loss") is not None]
-        timing_path = out / name / "timing.json"
-        if skipped and timing_path.exists():   # trained before: keep the time of the real run
-            seconds = json.loads(timing_path.read_text())["train_seconds"]
-        else:
-            write_json(timing_path, {"train_seconds": seconds})
-        members.append({"name": name, "model": repo_relative(out / name / FINAL), "params": n_params,
-                        "train_tokens": float(steps * tokens_per_step),
-                        "flops": train_flops(n_params, steps * tokens_per_step),
-                        "revisions": [p.name for _, p in saved_steps(out / name)],   # in <member>/checkpoints/
-                        "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd, "lr": lr,
-                        "val_loss": final[-1]["val_loss"] if final else float("nan"),
-                        "train_seconds": round(seconds, 1)})
-        log(f"{name}: val loss {members[-1]['val_loss']:.4f} in {seconds:.0f} s")
-
-    stem = "tinyworld" if not args.quick else "tinyworld_quick"
+    stages = args.stages.split(",")
+    bad = set(stages) - set(STAGES)
+    if bad:
+        raise UsageError(f"--stages: unknown stage(s) {', '.join(sorted(bad))}; choose from {', '.join(STAGES)}")
+    tune = QUICK_TUNE if args.quick else TUNE
     results = Path(args.results) if args.results else (REPO_ROOT / "results" if not args.quick else out / "results")
+    stem = "tinyworld" if not args.quick else "tinyworld_quick"
+    data_dir = out / "data"
+    seconds = {}
+
+    t0 = time.perf_counter()
+    members, histories = run_ladder(args, ladder, out, world_cfg, log)   # always: the other stages start from it
+    seconds["base"] = sum(m["train_seconds"] for m in members)
     fits = plot_scaling(members, histories, results / "figures", stem)
     write_csv(results / stem / "scaling.csv", members, ["name", "params", "train_tokens", "flops", "val_loss",
                                                         "train_seconds", "n_layer", "n_head", "n_embd", "lr"])
-    summary = {"world": asdict(world_cfg),
-               "training": {"tokens_per_member": steps * tokens_per_step, "steps": steps,
-                            "batch_size": args.batch_size, "seq_len": args.seq_len, "seed": args.seed,
-                            "checkpoints": args.checkpoints, "n_positions": N_POSITIONS},
-               "members": members, "fits": fits,
-               "total_train_seconds": round(sum(m["train_seconds"] for m in members), 1)}
-    write_json(out / "family.json", summary)
     yaml_path = Path(args.yaml) if args.yaml else out / "family.yaml"
-    write_yaml(yaml_path, "tinyworld" if not args.quick else "tinyworld-quick", data_dir, members)
-    log(f"wrote {yaml_path}, {out / 'family.json'}, {results / stem / 'scaling.csv'}, figures in {results / 'figures'}; "
-        f"total training {summary['total_train_seconds']:.0f} s")
+    write_yaml(yaml_path, base_name, data_dir, members, "TinyWorld",
+               "GPT-2-shaped LMs trained from scratch on the TinyWorld corpus")
+    summary = {"world": asdict(world_cfg),
+               "training": {"tokens_per_member": members[0]["train_tokens"] if members else 0,
+                            "steps": members[0]["steps"] if members else 0,
+                            "batch_size": args.batch_size, "seq_len": args.seq_len, "seed": args.seed,
+                            "checkpoints": args.checkpoints, "n_positions": N_POSITIONS, "lr": "per member"},
+               "models": [{"name": m["name"], "params": m["params"]} for m in members],
+               "members": members, "fits": fits}
+
+    if "tuned" in stages:
+        rows = run_tuned(args, ladder, out, sibling(out, "-tuned"), world_cfg, tune, log)
+        write_yaml(sibling(out, "-tuned") / "family.yaml", base_name + "-tuned", data_dir, rows, "TinyWorld tuned",
+                   f"the {base_name} members after the letter-quiz tuned stage (simulation/tuning.py)")
+        summary["tuned"] = {"family": base_name + "-tuned", **tuning_record(tune),
+                            "members": [{k: r[k] for k in ("name", "lr", "steps", "val_loss", "train_seconds")}
+                                        for r in rows]}
+        seconds["tuned"] = sum(r["train_seconds"] for r in rows)
+
+    if "ablation" in stages:
+        abl_cfg = replace(world_cfg, **(ABLATION_KNOBS))
+        abl_out = sibling(out, "-ablation")
+        abl_ladder = [m for m in ladder if args.quick or m[0] in ABLATION_MEMBERS]
+        rows, _ = run_ladder(args, abl_ladder, abl_out, abl_cfg, log, tokenizer_cfg=world_cfg)
+        write_yaml(abl_out / "family.yaml", base_name + "-ablation", abl_out / "data", rows, "TinyWorld ablation",
+                   "GPT-2-shaped LMs pretrained on plain and negated TinyWorld statements only")
+        trows = run_tuned(args, abl_ladder, abl_out, sibling(out, "-ablation-tuned"), abl_cfg, tune, log)
+        write_yaml(sibling(out, "-ablation-tuned") / "family.yaml", base_name + "-ablation-tuned", abl_out / "data",
+                   trows, "TinyWorld ablation tuned", "the ablation members after the same letter-quiz tuned stage")
+        summary["ablation"] = {"family": base_name + "-ablation", "tuned_family": base_name + "-ablation-tuned",
+                               "corpus": "plain and negated statements only: no quiz, no negated question, "
+                                         "no sentence comparison; tokenizer of the base corpus",
+                               "knobs": ABLATION_KNOBS,
+                               "world": asdict(abl_cfg), "tokens_per_member": args.tokens,
+                               "members": [{k: r[k] for k in ("name", "params", "val_loss", "train_seconds")}
+                                           for r in rows],
+                               "tuned_members": [{k: r[k] for k in ("name", "val_loss", "train_seconds")}
+                                                 for r in trows]}
+        seconds["ablation"] = sum(r["train_seconds"] for r in rows + trows)
+
+    if "data-axis" in stages:
+        from simulation.data_axis import fit_record
+        axis = QUICK_DATA_AXIS if args.quick else DATA_AXIS
+        tok, stream, args.val_stream = load_data(data_dir)
+        points = [m for m in members if m["name"] in axis["members"]]
+        for spec in ladder:
+            if spec[0] not in axis["members"]:
+                continue
+            for frac in axis["fractions"]:
+                row, _ = train_member(args, spec, out / "data-axis" / f"{spec[0]}-x{frac:g}", stream, tok,
+                                      int(args.tokens * frac), {"world": asdict(world_cfg)}, log, checkpoints=0)
+                points.append(row)
+        cols = ["name", "params", "train_tokens", "val_loss", "train_seconds"]
+        write_csv(results / stem / "data_axis.csv", points, cols)
+        summary["data_axis"] = {"members": list(axis["members"]), "fractions": [*axis["fractions"], 1.0],
+                                "points": [{k: p[k] for k in cols} for p in points],
+                                "fit": fit_record(points, others=[m for m in members
+                                                                  if m["name"] not in axis["members"]],
+                                                  n_boot=3 if args.quick else 20)}
+        seconds["data-axis"] = sum(p["train_seconds"] for p in points if p not in members)
+
+    summary["stage_train_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    summary["total_train_seconds"] = round(sum(seconds.values()), 1)
+    summary["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
+    write_json(out / "family.json", summary)
+    log(f"wrote {yaml_path}, {out / 'family.json'}, {results / stem}/, figures in {results / 'figures'}; "
+        f"training {summary['total_train_seconds']:.0f} s ({summary['stage_train_seconds']})")
     return summary
 
 
@@ -208,7 +349,9 @@ def main(argv=None) -> int:
                     "`--family tinyworld` (or tinyworld-quick) finds)")
     ap.add_argument("--members", default=None, help="comma-separated subset of the ladder to train")
     ap.add_argument("--tokens", type=positive_int, default=None, help="training tokens per member (default: "
-                    "262144, quick: 12288)")
+                    f"{BASE_TOKENS}, quick: {QUICK_TOKENS})")
+    ap.add_argument("--stages", default=",".join(STAGES), help="stages to run after the base ladder, which always "
+                    f"runs (default: {','.join(STAGES)})")
     ap.add_argument("--batch-size", type=positive_int, default=16, help="sequences per step (default: 16)")
     ap.add_argument("--seq-len", type=positive_int, default=64, help="tokens per sequence (default: 64)")
     ap.add_argument("--checkpoints", type=non_negative_int, default=4,
@@ -222,7 +365,7 @@ def main(argv=None) -> int:
     if args.out is None:
         args.out = "runs/tinyworld-quick" if args.quick else "runs/tinyworld"
     if args.tokens is None:
-        args.tokens = 12288 if args.quick else 262144
+        args.tokens = QUICK_TOKENS if args.quick else BASE_TOKENS
     run_family(args, W.config_from_args(args))
     return 0
 

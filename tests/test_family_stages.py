@@ -1,0 +1,116 @@
+"""The family's extra stages: the ablation corpus, the tuned stage's data, the data-axis fit."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from simulation import family as F
+from simulation import tuning as T
+from simulation import world as W
+
+CFG = W.WorldConfig(seed=5, statement_repeats=4, question_repeats=3)
+ABLATION = replace(CFG, **F.ABLATION_KNOBS)
+
+
+def test_ablation_corpus_holds_statements_only():
+    """Scanned with patterns written here, not with world.py's templates: no quiz, no question, no
+    comparison, no chain of thought; plain and negated statements are there."""
+    facts = W.make_world(ABLATION)
+    text = W.corpus_text(W.corpus_documents(facts, ABLATION))
+    for pattern in (r"Question", r"Answer", r"^[AB]\. ", r"\?", r"multiple choice", r"Sentence \d",
+                    r"the same", r"\bdifferent\b", r"step-by-step", r"\"", r"\n"):
+        assert not re.search(pattern, text, flags=re.M), pattern
+    sentences = [s for doc in text.split(W.EOS) for s in re.split(r"(?<=\.) ", doc) if s]
+    assert sentences and all(s.endswith(".") and s[0].isupper() for s in sentences)
+    negated = [s for s in sentences if re.search(r"\bnot\b|n't\b", s)]
+    assert 0 < len(negated) < len(sentences) / 2
+    # the base corpus of the same world does hold all three (the scan can fail)
+    base = W.corpus_text(W.corpus_documents(W.make_world(CFG), CFG))
+    assert "Question:" in base and "Sentence 1" in base and re.search(r"Question: [^\n]*(not|n't)", base)
+
+
+def test_tuning_data_uses_trained_facts_only_and_no_negation():
+    facts = W.make_world(CFG)
+    items = T.tuning_items(facts, CFG)
+    tests = W.test_sets(facts, CFG)
+    held = {it["metadata"]["fact"] for name in ("neqa", "task1", "task2") for it in tests[name]}
+    tuned = {it["fact"] for it in items}
+    assert held and tuned and not held & tuned
+    assert tuned == {f.id for f in facts if not f.heldout}
+    texts = T.tuning_texts(items)
+    asked = {q for prompt, _ in texts for q in re.findall(r"Question: (.*)\n", prompt)}
+    for it in tests["task1"] + tests["neqa"]:
+        assert it["question"] not in asked
+    assert not any(re.search(r"\bnot\b|n't\b", q) for q in asked)
+    assert not any("Sentence 1" in p for p, _ in texts)
+    # the answer is the fact's value, letters balanced
+    letters = [a for _, a in texts]
+    assert letters.count(" A") == letters.count(" B")
+    for it in items:
+        fact = next(f for f in facts if f.id == it["fact"])
+        assert it["choices"][it["answer"]] == fact.value
+
+
+class _Tok:   # a tokenizer stand-in: one id per character (the packing does not care how text is split)
+    class backend_tokenizer:
+        @staticmethod
+        def encode(text, add_special_tokens=False):
+            return type("E", (), {"ids": [1 + ord(c) % 200 for c in text] if len(text) > 2 else [250 + ord(text[-1])]})
+
+
+def test_packed_batches_put_the_loss_on_the_answer_only():
+    examples = T.encode_examples([("Q1: x\nAnswer:", " A"), ("Q22: yy\nAnswer:", " B")], _Tok)
+    get = T.packed_batches(examples, batch_size=3, seq_len=40, eos_id=0)
+    x, y = get(0, torch.Generator().manual_seed(1))
+    assert x.shape == y.shape == (3, 40)
+    answers = {a for _, a in examples}
+    mask = y != -100
+    assert mask.sum() >= 3
+    assert set(y[mask].tolist()) <= answers
+    # the target sits at the last token of its prompt ("Answer:" ends in ':') and is the next input token
+    colon = examples[0][0][-1]
+    assert (x[mask] == colon).all()
+    rows, cols = mask.nonzero(as_tuple=True)
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        if c + 1 < x.shape[1]:
+            assert x[r, c + 1] == y[r, c]
+    x2, y2 = get(0, torch.Generator().manual_seed(1))
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    with pytest.raises(ValueError):
+        T.packed_batches(examples, 1, 5, 0)
+
+
+def _chinchilla_by_hand(n, d, E, A, B, a, b):
+    return E + A * math.pow(n, -a) + B * math.pow(d, -b)
+
+
+def test_data_axis_fit_recovers_known_parameters():
+    from simulation.data_axis import fit_losses
+    truth = dict(E=0.6, A=30.0, B=400.0, a=0.35, b=0.5)
+    N, D, L = [], [], []
+    for n in (1e5, 3e5, 1e6):
+        for d in (3e4, 6e4, 1.2e5, 2.4e5):
+            N.append(n), D.append(d), L.append(_chinchilla_by_hand(n, d, **truth))
+    rec = fit_losses(N, D, L, n_boot=0)
+    assert rec["identifiable"]
+    got = rec["fit"]
+    for key, want in (("E", 0.6), ("A", 30.0), ("B", 400.0), ("alpha", 0.35), ("beta", 0.5)):
+        assert got[key] == pytest.approx(want, rel=0.05), key
+    assert rec["max_abs_residual"] < 1e-3
+
+
+def test_data_axis_fit_refuses_one_budget_per_size_and_flags_noisy_parameters():
+    from simulation.data_axis import fit_losses
+    rec = fit_losses([1e5, 3e5, 1e6, 3e6, 1e7], [1e5] * 5, [2.0, 1.8, 1.6, 1.5, 1.45])
+    assert not rec["identifiable"] and "single data budget" in rec["why"]
+    rng = np.random.default_rng(0)
+    N = np.repeat([1e5, 2e5, 4e5], 3)
+    D = np.tile([3e4, 6e4, 1.2e5], 3)
+    L = np.array([_chinchilla_by_hand(n, d, 0.6, 30.0, 400.0, 0.35, 0.5) for n, d in zip(N, D)])
+    rec = fit_losses(N, D, L * np.exp(rng.normal(0, 0.05, len(L))), n_boot=6)
+    assert "poorly determined" in rec["verdict"].values()
