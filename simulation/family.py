@@ -1,11 +1,18 @@
-"""Train the offline model family "tinyworld": a ladder of GPT-2-shaped LMs trained from scratch on
-the TinyWorld corpus (simulation/world.py), then fit and draw validation loss against size and compute
-and write the family file the evaluation pipeline reads (OUT/family.yaml, beside the runs it lists;
-the registry finds runs/<name>/family.yaml by name).
+"""Train the offline model families: "tinyworld", a ladder of GPT-2-shaped LMs trained from scratch on
+the TinyWorld corpus (simulation/world.py), and beside it (each with its own runs/<name>/family.yaml,
+which the registry finds by name):
+  * tinyworld-tuned: every member after a short letter-quiz fine-tune over trained facts
+    (simulation/tuning.py; the analogue of the paper's GPT-3 -> text-series step);
+  * tinyworld-ablation (and -ablation-tuned): the ladder pretrained on plain and negated statements
+    only (no quiz, no negated question, no sentence comparison), then given the same tuning;
+  * a data axis: the smaller members at 1/4 and 1/2 of the token budget, and the Chinchilla fit
+    L(N, D) over them (simulation/data_axis.py).
+Then it fits and draws validation loss against size and compute and writes OUT/family.json, the
+settings record (world, corpus, tokens, tuned stage, ablation corpus, data axis and its fit).
 
-    python -m simulation.family                  # full ladder (5 members, 0.1M-10M non-embedding params)
-    python -m simulation.family --quick          # 3 tiny members, tiny budget, under a minute
-    python -m eval_pipeline.evaluate --family tinyworld ...   # then score it like any other family
+    python -m simulation.family                  # every stage (--stages to choose; the base ladder always runs)
+    python -m simulation.family --quick          # tiny members, tiny budgets: a smoke run of every stage
+    python -m eval_pipeline.evaluate --family tinyworld-tuned ...   # then score them like any other family
 
 Every member sees the same token budget (like Pythia: one data set, many sizes), so loss and accuracy
 differences are differences of size. Training resumes where it stopped and skips finished members.
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -114,7 +122,7 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
 
 BASE_TOKENS, QUICK_TOKENS = 262144, 8192      # per member: 64 (quick: 2) steps of 16 x 256 tokens
 # The tuned stage (simulation/tuning.py): letter-only loss on plain quizzes over trained facts.
-TUNE = {"steps": 16, "batch_size": 16, "seq_len": 128, "lr_scale": 0.5, "warmup": 2}
+TUNE = {"steps": 16, "batch_size": 16, "seq_len": 128, "lr_scale": 0.1, "warmup": 2}
 QUICK_TUNE = {"steps": 2, "batch_size": 8, "seq_len": 128, "lr_scale": 0.5, "warmup": 1}
 # The ablation corpus: plain and negated statements only (no quiz, no negated question, no comparison).
 ABLATION_KNOBS = {"question_repeats": 0, "neg_question_ratio": 0.0, "cot_ratio": 0.0, "compare_ratio": 0.0,
@@ -122,7 +130,8 @@ ABLATION_KNOBS = {"question_repeats": 0, "neg_question_ratio": 0.0, "cot_ratio":
 ABLATION_MEMBERS = ("tw-0.1m", "tw-0.3m", "tw-1m", "tw-3m")   # tw-10m left out: the CPU budget
 # The data axis: the smaller members again at fractions of the base budget (the base run is the 1x point).
 DATA_AXIS = {"members": ("tw-0.1m", "tw-0.3m", "tw-1m"), "fractions": (0.25, 0.5)}
-QUICK_DATA_AXIS = {"members": ("tw-q1", "tw-q2", "tw-q3"), "fractions": (0.5,)}
+QUICK_DATA_AXIS = {"members": ("tw-q1", "tw-q2"), "fractions": (0.25, 0.5)}
+QUICK_ABLATION_MEMBERS = ("tw-q1", "tw-q2")
 STAGES = ("base", "tuned", "ablation", "data-axis")
 VAL_BATCHES = 2       # validation: 2 x 16 windows of 256 tokens (8,192 tokens) at each checkpoint
 
@@ -259,7 +268,7 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
     data_dir = out / "data"
     seconds = {}
 
-    t0 = time.perf_counter()
+    t0, load_start = time.perf_counter(), round(os.getloadavg()[0], 2)
     members, histories = run_ladder(args, ladder, out, world_cfg, log)   # always: the other stages start from it
     seconds["base"] = sum(m["train_seconds"] for m in members)
     fits = plot_scaling(members, histories, results / "figures", stem)
@@ -269,6 +278,9 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
     write_yaml(yaml_path, base_name, data_dir, members, "TinyWorld",
                "GPT-2-shaped LMs trained from scratch on the TinyWorld corpus")
     summary = {"world": asdict(world_cfg),
+               "corpus": "TinyWorld (simulation/world.py): plain and negated statements, letter-format quizzes "
+                         "(some negated, some chain of thought), sentence comparisons",
+               "tokens": members[0]["train_tokens"] if members else 0,
                "training": {"tokens_per_member": members[0]["train_tokens"] if members else 0,
                             "steps": members[0]["steps"] if members else 0,
                             "batch_size": args.batch_size, "seq_len": args.seq_len, "seed": args.seed,
@@ -288,7 +300,7 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
     if "ablation" in stages:
         abl_cfg = replace(world_cfg, **(ABLATION_KNOBS))
         abl_out = sibling(out, "-ablation")
-        abl_ladder = [m for m in ladder if args.quick or m[0] in ABLATION_MEMBERS]
+        abl_ladder = [m for m in ladder if m[0] in (QUICK_ABLATION_MEMBERS if args.quick else ABLATION_MEMBERS)]
         rows, _ = run_ladder(args, abl_ladder, abl_out, abl_cfg, log, tokenizer_cfg=world_cfg)
         write_yaml(abl_out / "family.yaml", base_name + "-ablation", abl_out / "data", rows, "TinyWorld ablation",
                    "GPT-2-shaped LMs pretrained on plain and negated TinyWorld statements only")
@@ -324,9 +336,10 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
                                 "points": [{k: p[k] for k in cols} for p in points],
                                 "fit": fit_record(points, others=[m for m in members
                                                                   if m["name"] not in axis["members"]],
-                                                  n_boot=3 if args.quick else 20)}
+                                                  n_boot=0 if args.quick else 20)}
         seconds["data-axis"] = sum(p["train_seconds"] for p in points if p not in members)
 
+    summary["load_average"] = {"start": load_start, "end": round(os.getloadavg()[0], 2)}
     summary["stage_train_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     summary["total_train_seconds"] = round(sum(seconds.values()), 1)
     summary["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
@@ -340,7 +353,7 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Generate TinyWorld data, train the tinyworld model ladder, fit and "
                                              "draw loss scaling, write OUT/family.yaml (the family the evaluator reads).")
-    ap.add_argument("--quick", action="store_true", help="3 tiny members and a tiny budget (about a minute); "
+    ap.add_argument("--quick", action="store_true", help="tiny members and tiny budgets for every stage (a smoke run); "
                     "writes into --out (default runs/tinyworld-quick), not into the committed results")
     ap.add_argument("--output-dir", "--out", dest="out", default=None,
                     help="run folder (default: runs/tinyworld, or runs/tinyworld-quick)")

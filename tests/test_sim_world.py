@@ -197,6 +197,23 @@ def test_quick_family_end_to_end(tmp_path):
             assert (out / m["name"] / "checkpoints" / rev / "config.json").exists()
     summary = json.loads((out / "family.json").read_text())
     assert summary["world"]["entities_per_kind"] == 3
+    # the other stages: their families beside the base one, and their settings in family.json
+    for suffix, n in (("-tuned", 2), ("-ablation", 2), ("-ablation-tuned", 2)):
+        other = yaml.safe_load((tmp_path / f"run{suffix}" / "family.yaml").read_text())
+        assert other["name"] == "tinyworld-quick" + suffix and len(other["members"]) == n
+        assert other["data"]["neqa"].endswith("neqa.jsonl")
+    tuned = yaml.safe_load((tmp_path / "run-tuned" / "family.yaml").read_text())
+    assert (tmp_path / "run-tuned" / "tw-q1" / "train_config.json").exists()
+    assert json.loads((tmp_path / "run-tuned" / "tw-q1" / "train_config.json").read_text())["settings"][
+        "init_from"].endswith("tw-q1/final")
+    assert tuned["data"] == raw["data"]            # tuned models are scored on the base family's held-out sets
+    assert summary["tuned"]["negated_questions"] is False and summary["tuned"]["loss"] == "answer letter only"
+    assert summary["tuned"]["steps"] == family.QUICK_TUNE["steps"]
+    assert summary["ablation"]["world"]["question_repeats"] == 0 and summary["ablation"]["world"]["compare_ratio"] == 0
+    abl_corpus = (tmp_path / "run-ablation" / "data" / "corpus.txt").read_text()
+    assert "Question:" not in abl_corpus and "Sentence 1" not in abl_corpus
+    assert len(summary["data_axis"]["points"]) == 6 and set(summary["data_axis"]["fractions"]) == {0.25, 0.5, 1.0}
+    assert summary["data_axis"]["fit"]["identifiable"] and summary["models"][0]["name"] == "tw-q1"
     assert (tmp_path / "results" / "figures" / "tinyworld_quick_scaling.png").stat().st_size > 0
     rows = (tmp_path / "results" / "tinyworld_quick" / "scaling.csv").read_text().splitlines()
     assert rows[0].startswith("name,params") and len(rows) == 3
