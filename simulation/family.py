@@ -191,7 +191,8 @@ def train_member(args, spec, run_dir: Path, data, tok, tokens: int, settings: di
         f"{steps} steps x {batch * seq} tokens" + (f", from {repo_relative(init_from)}" if init_from else ""))
     skipped = is_complete(run_dir / FINAL)
     t0 = time.perf_counter()
-    hist = train(model, data, cfg, run_dir, val_tokens=args.val_stream, tokenizer=tok, log=log, settings=settings,
+    val = args.val_stream if len(args.val_stream) > seq + 1 else None   # a tiny world's val text can be too short
+    hist = train(model, data, cfg, run_dir, val_tokens=val, tokenizer=tok, log=log, settings=settings,
                  restart=getattr(args, "restart", False))
     seconds = time.perf_counter() - t0
     timing_path = run_dir / "timing.json"
