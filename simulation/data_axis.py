@@ -4,7 +4,8 @@ budget, each with its own full cosine schedule: an intermediate checkpoint is no
 
 The fit is eval_pipeline.fits.fit_chinchilla (Hoffmann et al.'s Huber fit in log space); its uncertainty
 comes from a case bootstrap over the points. A parameter is reported as poorly determined when its 95%
-bootstrap interval is wider than the estimate itself (or when fewer than half the replicates could be fitted).
+bootstrap interval is wider than the estimate itself (or when fewer than half the replicates could be fitted),
+and an exponent that ends on fit_chinchilla's search bound (0 or 3) is reported as such.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def fit_losses(N, D, L, n_boot: int = 20, seed: int = 0) -> dict:
     for k in PARAMS:
         est = getattr(fit, k)
         lo, hi = intervals.get(k, (float("nan"), float("nan")))
-        verdict[k] = ("not assessed" if not n_boot else
+        at_bound = k in ("alpha", "beta") and not 1e-6 < est < 3.0 - 1e-6   # fit_chinchilla's search bounds
+        verdict[k] = ("at the search bound" if at_bound else "not assessed" if not n_boot else
                       "determined" if enough and hi - lo <= abs(est) else "poorly determined")
     pred = fit(N, D)
     return {"identifiable": True, "why": why, "n_points": int(len(L)),
