@@ -123,7 +123,7 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
 BASE_TOKENS, QUICK_TOKENS = 262144, 8192      # per member: 64 (quick: 2) steps of 16 x 256 tokens
 # The tuned stage (simulation/tuning.py): letter-only loss on plain quizzes over trained facts.
 TUNE = {"steps": 16, "batch_size": 16, "seq_len": 128, "lr_scale": 0.1, "warmup": 2}
-QUICK_TUNE = {"steps": 2, "batch_size": 8, "seq_len": 128, "lr_scale": 0.5, "warmup": 1}
+QUICK_TUNE = {"steps": 2, "batch_size": 8, "seq_len": 128, "lr_scale": 0.1, "warmup": 1}
 # The ablation corpus: plain and negated statements only (no quiz, no negated question, no comparison).
 ABLATION_KNOBS = {"question_repeats": 0, "neg_question_ratio": 0.0, "cot_ratio": 0.0, "compare_ratio": 0.0,
                   "open_book_ratio": 0.0}

@@ -29,6 +29,8 @@ def test_ablation_corpus_holds_statements_only():
     assert sentences and all(s.endswith(".") and s[0].isupper() for s in sentences)
     negated = [s for s in sentences if re.search(r"\bnot\b|n't\b", s)]
     assert 0 < len(negated) < len(sentences) / 2
+    # same world, same held-out test sets as the base family: the two are scored on the same items
+    assert W.test_sets(facts, ABLATION) == W.test_sets(W.make_world(CFG), CFG)
     # the base corpus of the same world does hold all three (the scan can fail)
     base = W.corpus_text(W.corpus_documents(W.make_world(CFG), CFG))
     assert "Question:" in base and "Sentence 1" in base and re.search(r"Question: [^\n]*(not|n't)", base)
