@@ -56,7 +56,7 @@ def verdict(label: int, negated: bool) -> str:
 
 def generate_review(rng: random.Random, label: int, n_sentences: int, negation: float = 0.0) -> str:
     """A review of n_sentences; each sentence is neutral (15%), negated with the other polarity's word
-    (probability `negation`), or plain with the label's polarity. At least one sentence carries the label."""
+    (probability `negation`), or plain with the label's polarity. At least one plain sentence carries the label."""
     own = (POSITIVE, POS_VERBS, POS_FEELINGS) if label else (NEGATIVE, NEG_VERBS, NEG_FEELINGS)
     other = (NEGATIVE, NEG_VERBS, NEG_FEELINGS) if label else (POSITIVE, POS_VERBS, POS_FEELINGS)
     sentences, carries_label = [], False
@@ -66,15 +66,16 @@ def generate_review(rng: random.Random, label: int, n_sentences: int, negation: 
             t = rng.choice(NEUTRAL)
             sentences.append(t.format(day=rng.choice(DAYS), crowd=rng.choice(CROWDS), season=rng.choice(SEASONS)))
             continue
-        t = rng.choice(NEGATED_TEMPLATES if u < 0.15 + negation else TEMPLATES)
+        negated = u < 0.15 + negation
+        t = rng.choice(NEGATED_TEMPLATES if negated else TEMPLATES)
         s = t.format(noun=rng.choice(NOUNS), noun2=rng.choice(NOUNS), int=rng.choice(INTENSIFIERS),
                      adj=rng.choice(own[0]), adj2=rng.choice(own[0]), verb=rng.choice(own[1]),
                      feeling=rng.choice(own[2]), opp=rng.choice(other[0]), oppverb=rng.choice(other[1]),
                      oppfeeling=rng.choice(other[2]))
         s = re.sub(r"\b([Aa]) ([aeiou])", r"\1n \2", s)
         sentences.append(s[0].upper() + s[1:])
-        carries_label = True
-    if not carries_label:   # every review shows its label somewhere
+        carries_label = carries_label or not negated
+    if not carries_label:   # every review shows its label in a plain sentence
         sentences.append(f"The {rng.choice(NOUNS)} was {rng.choice(own[0])}.")
     return " ".join(sentences)
 
