@@ -119,10 +119,12 @@ def seed_trend(x, curves, n_items: int, **kwargs) -> dict:
     gives it, else "unclear". Returns label, the per-seed labels and the mean curve's label."""
     from eval_pipeline.trends import classify_trend
     curves = np.asarray(curves, dtype=float)
-    labels = [classify_trend(x, c, n_items=n_items, **kwargs).label for c in curves]
+    fits = [classify_trend(x, c, n_items=n_items, **kwargs) for c in curves]
+    labels = [f.label for f in fits]
     mean_label = classify_trend(x, curves.mean(axis=0), n_items=n_items * len(curves), **kwargs).label
     return {"label": labels[0] if len(set(labels)) == 1 else "unclear", "seed_labels": "/".join(labels),
-            "mean_curve_label": mean_label, "n_seeds": len(curves)}
+            "mean_curve_label": mean_label, "n_seeds": len(curves),
+            "at_chance": all(f.at_chance for f in fits)}   # every point of every seed within chance's 95% band
 
 
 def aggregate(rows: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -148,7 +150,8 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[dict]]:
             for metric in METRICS:
                 row = {"ratio": ratio, "reading": reading, "metric": metric}
                 if len(sizes) < 3 or complete.empty:
-                    row.update(label="too few points", seed_labels="", mean_curve_label="", n_seeds=len(complete))
+                    row.update(label="too few points", seed_labels="", mean_curve_label="", n_seeds=len(complete),
+                               at_chance=None)
                 else:
                     curves = complete[f"{reading}_{metric}"][sizes].to_numpy()
                     row.update(seed_trend(sizes, curves, int(g["n_test"].iloc[0])))
@@ -243,8 +246,8 @@ def main(argv=None) -> int:
     write_json(settings_path, settings)
     print(f"{len(test)} test reviews ({source}), {len(rows)} runs")
     for t in trends:
-        if t["reading"] == "greedy":
-            print(f"r={t['ratio']:<5g} {t['metric']:>6}: {t['label']:<10} (seeds {t['seed_labels']})")
+        chance = " (every point at chance)" if t["at_chance"] else ""
+        print(f"{t['reading']:>6} r={t['ratio']:<5g} {t['metric']:>6}: {t['label']:<10} (seeds {t['seed_labels']}){chance}")
     for p in paths + figure(cells, trends, out):
         print(f"wrote {p}")
     return 0

@@ -131,6 +131,9 @@ def test_seed_trend_labels_only_what_every_seed_shows():
     mixed = _curves("inverse", 2, rng) + _curves("positive", 1, rng)
     out = sim_eval.seed_trend(x, mixed, n_items=400)
     assert out["label"] == "unclear" and out["seed_labels"].split("/") == ["inverse", "inverse", "positive"]
+    assert not out["at_chance"]
+    flat = [np.full(5, 0.5) + rng.normal(0, 0.005, 5) for _ in range(3)]
+    assert sim_eval.seed_trend(x, flat, n_items=400)["at_chance"]
     # a U every seed shows: down to a minimum in the middle, back up
     u = [np.array([0.8, 0.4, 0.1, 0.45, 0.85]) + d for d in (0.0, 0.02, -0.02)]
     assert sim_eval.seed_trend(x, u, n_items=400)["label"] == "u-shaped"
