@@ -169,12 +169,15 @@ def _same(a, b):
 
 
 @pytest.mark.slow
-def test_ladder_seeds_repeat_exactly_and_differ_between_seeds(tmp_path):
+def test_ladder_seeds_repeat_exactly_and_differ_between_seeds(tmp_path, capsys):
     """Figure-6 seed determinism: the same grid twice (in-process, then two worker processes) gives the same
     weights and scores; seed 1 differs from seed 0; pretraining is one run per size, shared by every cell."""
     one, two = tmp_path / "one", tmp_path / "two"
     assert sim_train.main(LADDER_ARGS + ["--out-dir", str(one)]) == 0
     assert sim_train.main(LADDER_ARGS + ["--out-dir", str(two), "--jobs", "2"]) == 0
+    # other settings found by a worker process: one error line, nothing retrained
+    assert sim_train.main(LADDER_ARGS + ["--out-dir", str(two), "--jobs", "2", "--lr", "0.002"]) == 2
+    assert "lr: 0.001 then, 0.002 now" in capsys.readouterr().err
     assert _same(_weights(one / "pretrained/s0/final"), _weights(two / "pretrained/s0/final"))
     for cell in ("s0-r0-seed0", "s0-r0.5-seed1"):
         assert _same(_weights(one / "finetuned" / cell / "final"), _weights(two / "finetuned" / cell / "final"))
@@ -186,7 +189,7 @@ def test_ladder_seeds_repeat_exactly_and_differ_between_seeds(tmp_path):
     assert a == b and len(a) == 4
     settings = json.loads((one / "settings.json").read_text())
     for key in ("models", "pretraining", "data", "loss", "learning_rate", "epochs", "batch", "ratios", "seeds",
-                "scoring", "paper"):
+                "scoring", "paper", "reasons"):
         assert key in settings, key
     assert settings["seeds"] == [0, 1] and settings["ratios"] == [0.0, 0.5] and settings["pretraining"]["runs_per_size"] == 1
     assert settings["models"][0]["non_embedding_params"] == int(a[0]["non_embedding_params"])
