@@ -306,7 +306,10 @@ def main(argv=None) -> int:
             models.append({"name": model_name(spec), "size": i, "source_model": spec,
                            "non_embedding_params_approx": 12 * n * d * d})
 
-    write_json(out / "settings.json", settings_record(args, models, train_reviews, source, pretrain, lr, epochs))
+    record = settings_record(args, models, train_reviews, source, pretrain, lr, epochs)
+    if (out / "settings.json").exists() and "scoring" in read_json(out / "settings.json"):   # sentiment_eval's part
+        record["scoring"] = read_json(out / "settings.json")["scoring"]
+    write_json(out / "settings.json", record)
     cells = [(m, r, s) for m in models for r in dict.fromkeys(args.ratio) for s in dict.fromkeys(args.seeds)]
     jobs = [{**common, "model": m["name"], "size": m["size"], "source_model": m["source_model"], "ratio": r,
              "seed": s, "train": train_reviews, "source": source, "lr": lr, "epochs": epochs,
@@ -318,7 +321,7 @@ def main(argv=None) -> int:
         counts = {m["model"]: m["non_embedding_params"] for m in metas}
         for m in models:
             m["non_embedding_params"] = counts[m["name"]]
-        write_json(out / "settings.json", settings_record(args, models, train_reviews, source, pretrain, lr, epochs))
+        write_json(out / "settings.json", {**record, "models": models})
     print(f"fine-tuned {len(jobs)} runs ({len(models)} models x {len(args.ratio)} ratios x {len(args.seeds)} seeds) "
           f"in {time.perf_counter() - t1:.0f} s; total {time.perf_counter() - t0:.0f} s; wrote {out / 'settings.json'}")
     return 0
