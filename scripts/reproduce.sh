@@ -48,11 +48,12 @@ else bash data_pipeline/run.sh --out-dir "$OUT/data" && cp "$OUT/data/figures/fi
 python -m data_pipeline.check --json "$OUT/check.json" > /dev/null
 
 stage "2/7 simulations: Figure 5 and the Figure 6 grid"
-bash simulation/run.sh $QUICK
-[[ -n "$QUICK" ]] && cp runs/sentiment_quick/figures/fig[56]_* "$FIGS/"
+bash simulation/run.sh $QUICK "$FIGS"
+mkdir -p "$OUT/settings"
+cp "runs/sentiment$([[ -n "$QUICK" ]] && echo _quick)/settings.json" "$OUT/settings/fig6.json"   # for the deviation table
 
 stage "3/7 offline family: generate TinyWorld, train the ladder, fit loss scaling"
-python -m simulation.family $QUICK --quiet
+python -m simulation.family $QUICK --quiet --results "$OUT"
 
 stage "4/7 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
@@ -88,6 +89,6 @@ done
 
 stage "7/7 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \
-  --family-figures "$([[ -n "$QUICK" ]] && echo "$FAMILY_RUN/results/figures" || echo "$FIGS")" \
+  --family-figures "$FIGS" \
   --check-json "$OUT/check.json"
 echo "done in $((SECONDS - start))s: $OUT/REPORT.md"
