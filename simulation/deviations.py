@@ -44,6 +44,50 @@ def fig5_rows(s: dict) -> list[tuple]:
              "t1·s + (1 − t1)(1 − s); task 2 drawn as 0.5 + 0.5·s", "")]
 
 
+def _params(n) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+
+def fig6_rows(s: dict) -> list[tuple]:
+    """The paper's simulation/train.py and eval.py beside the recorded Figure-6 grid (simulation.sentiment_train)."""
+    paper, why = s["paper"], s.get("reasons", {})
+    models = s["models"]
+    if s.get("init") == "ladder":
+        ours_models = (f"{len(models)} own GPT-2-shaped sizes, "
+                       + ", ".join(_params(m["non_embedding_params"]) for m in models) + " non-embedding params")
+    else:
+        ours_models = ", ".join(m["name"] for m in models)
+    pre = s["pretraining"]
+    ours_pre = (f"{pre['corpus']}: {pre['tokens']:,} tokens ({pre['steps']} steps, lr {_num(pre['learning_rate'])}), "
+                "one run per size") if "tokens" in pre else pre["corpus"]
+    data = s["data"]
+    ours_data = "SST-2 train" if data["source"] == "sst2" else f"{data['n_train']:,} generated reviews"
+    if data["source"] == "sst2" and data.get("n_train"):
+        ours_data += f" ({data['n_train']:,})"
+    score = s["scoring"]
+    f6 = "Fig. 6"
+    return [
+        (f6, "models", ", ".join(paper["models"]) + " (pretrained, 82M-1.5B params)", ours_models, why.get("models", "")),
+        (f6, "pretraining", "the GPT-2 checkpoints (WebText)", ours_pre, why.get("pretraining", "")),
+        (f6, "fine-tuning data", paper["data"], ours_data, why.get("data", "")),
+        (f6, "negated reviews", paper["negation"], data["negation"], why.get("negation", "")),
+        (f6, "negation ratios r", "a run per r (--negation_ratio)", ", ".join(_num(r) for r in s["ratios"]), ""),
+        (f6, "loss", paper["loss"] + f", {paper['block']}-token blocks",
+         s["loss"].replace("; texts concatenated, cut into blocks", "") + f", {s['block']}-token blocks", why.get("loss", "")),
+        (f6, "learning rate", _num(paper["learning_rate"]), _num(s["learning_rate"]), why.get("learning_rate", "")),
+        (f6, "weight decay", _num(paper["weight_decay"]), _num(s["weight_decay"]), why.get("weight_decay", "")),
+        (f6, "epochs", _num(paper["epochs"]), _num(s["epochs"]), why.get("epochs", "")),
+        (f6, "batch", _num(paper["batch"]), _num(s["batch"]), why.get("batch", "")),
+        (f6, "schedule", paper["schedule"], s["schedule"], why.get("schedule", "")),
+        (f6, "optimizer", paper["optimizer"], s["optimizer"], why.get("optimizer", "")),
+        (f6, "seeds", ", ".join(map(str, paper["seeds"])), ", ".join(map(str, s["seeds"])), why.get("seeds", "")),
+        (f6, "scoring", "greedy next token over the whole vocabulary = the word (paper)",
+         score["primary"] + f"; second reading {score['second']}", "the second reading is added; the first is the paper's"),
+        (f6, "test data", "SST-2 validation (872)", f"{score['n_test']} {score['test']}",
+         why.get("data", "") or "the SST-2 validation split"),
+    ]
+
+
 def markdown(rows: list[tuple]) -> str:
     lines = [HEADER]
     for figure, setting, paper, ours, why in rows:
@@ -56,7 +100,8 @@ def table(results) -> str:
     """The markdown table from the records under `results` (a missing record is an error naming it)."""
     results = Path(results)
     rows = []
-    for path, make in ((results / "figures" / "fig5_task_decomposition.json", fig5_rows),):
+    for path, make in ((results / "figures" / "fig5_task_decomposition.json", fig5_rows),
+                       (results / "settings" / "fig6.json", fig6_rows)):
         if not path.exists():
             raise DataError(path, None, None, "missing: run the stage that writes it (see python -m simulation.deviations --help)")
         rows += make(read_json(path))
