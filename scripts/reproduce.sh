@@ -90,5 +90,6 @@ done
 stage "7/7 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \
   --family-figures "$FIGS" \
-  --check-json "$OUT/check.json"
+  --check-json "$OUT/check.json" \
+  --real "$([[ -d "$OUT/real_models" || -n "$QUICK" ]] && echo "$OUT/real_models" || echo results/real_models)"
 echo "done in $((SECONDS - start))s: $OUT/REPORT.md"
