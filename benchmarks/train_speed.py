@@ -16,7 +16,8 @@ the loop's log, see simulation/loop.py):
   peak            the best sustained rate of a 1024^3 float32 GEMM (bfloat16 4096^3 on CUDA) in the same
                   process on the same threads, measured by the loop once at the start of the cell
                   (neqa.device.matmul_peak); `peak_after` is measured again at the end of the cell;
-  mfu             useful FLOP/s / peak.
+  mfu             useful FLOP/s / peak (the loop's own reading); `mfu_around`: against the mean of the peaks
+                  before and after the cell, steadier on a machine whose speed drifts.
 On a shared machine the absolute numbers move with the load; the peak is measured in the same process, so the
 ratio moves less. The load average before and after is recorded. Writes --json (default
 benchmarks/last_run_train_speed_<device>.json).
@@ -96,6 +97,7 @@ def run_cell(name: str, shape: tuple[int, int, int], batch: tuple[int, int], arg
             "first_step_s": b * t / rows[0]["tokens_per_s"], "cell_wall_s": wall, "threads": rows[0]["threads"],
             "compile": bool(args.compile)}
     cell["mfu_with_attention"] = (cell["flops_per_s"] + cell["attention_flops_per_s"]) / cell["peak_flops_per_s"]
+    cell["mfu_around"] = cell["flops_per_s"] / statistics.mean([cell["peak_flops_per_s"], cell["peak_after"]])
     return cell
 
 
@@ -106,11 +108,11 @@ def table(report: dict) -> str:
              "useful FLOP/s = 6 x non-embedding params x tokens/s (attention not counted; +attn: with it); "
              "peak: same-process GEMM",
              f"{'member':8} {'params':>10} {'batch':>7} {'tok/s':>8} {'GFLOP/s':>8} {'peak':>7} {'after':>7} "
-             f"{'MFU':>5} {'+attn':>5} {'1st step s':>10}"]
+             f"{'MFU':>5} {'around':>6} {'+attn':>5} {'1st step s':>10}"]
     for c in report["cells"]:
         lines.append(f"{c['member']:8} {c['non_embedding_params']:>10,} {c['batch_size']:>3}x{c['seq_len']:<3} "
                      f"{c['tokens_per_s']:>8.0f} {c['flops_per_s'] / 1e9:>8.1f} {c['peak_flops_per_s'] / 1e9:>7.1f} "
-                     f"{c['peak_after'] / 1e9:>7.1f} {c['mfu']:>5.2f} {c['mfu_with_attention']:>5.2f} "
+                     f"{c['peak_after'] / 1e9:>7.1f} {c['mfu']:>5.2f} {c['mfu_around']:>6.2f} {c['mfu_with_attention']:>5.2f} "
                      f"{c['first_step_s']:>10.2f}")
     return "\n".join(lines)
 
