@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     report = {"machine": f"{cpu_name()}, {os.cpu_count()} cores" if device == "cpu" else torch.cuda.get_device_name(),
               "device": device, "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "load_before": list(os.getloadavg()), "command": "python -m benchmarks.train_speed " + " ".join(argv or []),
+              "load_before": list(os.getloadavg()), "command": " ".join(["python -m benchmarks.train_speed", *(sys.argv[1:] if argv is None else argv)]),
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cells": []}
     for batch in batches:
         for name in members:
