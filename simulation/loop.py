@@ -19,7 +19,8 @@ separately), and `mfu` = flops_per_s / `peak_flops_per_s`, a GEMM peak measured 
 on its threads (neqa.device.matmul_peak: float32 on CPU, bfloat16 on CUDA). What makes the step fast, with the
 mathematics unchanged: GPT-2's gelu_new runs as torch's fused tanh GELU (the same formula), no key/value cache
 is built, AdamW is fused, attention is whatever the model was made with (make_model: SDPA). torch.compile is
-not used: on the 2-core CPU it costs minutes of compile for no measured gain (benchmarks/train_speed.py).
+not used: on the 2-core CPU its first step took 53 s for tw-3m for ~4% more tokens/s, which pays back only
+after 20+ minutes of training (benchmarks/train_speed.py --compile).
 """
 from __future__ import annotations
 
