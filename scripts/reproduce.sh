@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job, offline: data → simulations → offline model family → evaluation → real models → analysis → REPORT.md
 #
-#   bash scripts/reproduce.sh                    # full run (≤ 25 min on 2 CPU cores), writes results/ (committed)
+#   bash scripts/reproduce.sh                    # full run (≤ 25 min on 2 CPU cores), writes runs/reproduce/
 #   bash scripts/reproduce.sh --quick            # smoke run (≤ 4 min, what CI runs), writes runs/quick/
-#   bash scripts/reproduce.sh --no-real-models   # without the real-models stage (SmolLM2 from a wheel; Gemma 3 with
-#                                                # REAL_MEMBERS=smollm2-135m-instruct,gemma-3-270m)
-#   bash scripts/reproduce.sh --quick --real-models   # the quick run with a few items of the real models
+#   bash scripts/reproduce.sh --refresh-results  # the full run written into results/ (the committed copy) and the
+#                                                # data pipeline's tracked files: the only way it changes tracked files
+#   bash scripts/reproduce.sh --real-models      # add the real-models stage (SmolLM2 from a wheel, ~13 min; Gemma 3 with
+#                                                # REAL_MEMBERS=smollm2-135m-instruct,gemma-3-270m); off by default:
+#                                                # the 25-minute budget has no room for it
 #
 # Every stage skips work whose outputs are already complete (trained models, finished evaluation runs),
 # so rerunning after a crash continues where it stopped. Delete runs/ to start from scratch.
@@ -13,18 +15,19 @@
 # results/eval when this machine trained the family anew) are recomputed (--replace), never reused.
 case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
 QUICK=""
-REAL=default
+REAL=0
+REFRESH=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=--quick ;;
     --real-models) REAL=1 ;;
     --no-real-models) REAL=0 ;;
+    --refresh-results) REFRESH=1 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "error: unknown argument $arg (use --quick, --real-models, --no-real-models or nothing)" >&2; exit 2 ;;
+    *) echo "error: unknown argument $arg (use --quick, --refresh-results, --real-models or nothing)" >&2; exit 2 ;;
   esac
 done
-# the real models are on by default in the full run; the quick run has no time for their first load
-[[ "$REAL" == default ]] && REAL=$([[ -n "$QUICK" ]] && echo 0 || echo 1)
+[[ -n "$QUICK" && "$REFRESH" == 1 ]] && { echo "error: --refresh-results writes the full run's results; not with --quick" >&2; exit 2; }
 source "$(dirname "$0")/env.sh"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # the default job never reaches for a hub
 
@@ -32,7 +35,7 @@ if [[ -n "$QUICK" ]]; then
   OUT=runs/quick; FAMILY_RUN=runs/tinyworld-quick; FAMILY=tinyworld-quick
   FIGS=$OUT/figures; LIMIT=${LIMIT:-12}
 else
-  OUT=results; FAMILY_RUN=runs/tinyworld; FAMILY=tinyworld
+  OUT=$([[ "$REFRESH" == 1 ]] && echo results || echo runs/reproduce); FAMILY_RUN=runs/tinyworld; FAMILY=tinyworld
   FIGS=$OUT/figures; LIMIT=${LIMIT:-}
 fi
 mkdir -p "$OUT" "$FIGS"
@@ -40,16 +43,17 @@ start=$SECONDS
 stage() { echo; echo "=== [$((SECONDS - start))s] $*"; }
 
 stage "1/7 data: rebuild, check against the release, variants, exports, Figure 3"
-bash data_pipeline/run.sh
+if [[ "$REFRESH" == 1 ]]; then bash data_pipeline/run.sh --refresh
+else bash data_pipeline/run.sh --out-dir "$OUT/data" && cp "$OUT/data/figures/fig3_neqa_stats.png" "$FIGS/"; fi
 python -m data_pipeline.check --json "$OUT/check.json" > /dev/null
-[[ -n "$QUICK" ]] && cp results/figures/fig3_neqa_stats.png "$FIGS/"
 
 stage "2/7 simulations: Figure 5 and the Figure 6 grid"
-bash simulation/run.sh $QUICK
-[[ -n "$QUICK" ]] && cp runs/sentiment_quick/figures/fig[56]_* "$FIGS/"
+bash simulation/run.sh $QUICK "$FIGS"
+mkdir -p "$OUT/settings"
+cp "runs/sentiment$([[ -n "$QUICK" ]] && echo _quick)/settings.json" "$OUT/settings/fig6.json"   # for the deviation table
 
 stage "3/7 offline family: generate TinyWorld, train the ladder, fit loss scaling"
-python -m simulation.family $QUICK --quiet
+python -m simulation.family $QUICK --quiet --results "$OUT"
 
 stage "4/7 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
@@ -85,6 +89,7 @@ done
 
 stage "7/7 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \
-  --family-figures "$([[ -n "$QUICK" ]] && echo "$FAMILY_RUN/results/figures" || echo "$FIGS")" \
-  --check-json "$OUT/check.json"
+  --family-figures "$FIGS" \
+  --check-json "$OUT/check.json" \
+  --real "$([[ -d "$OUT/real_models" || -n "$QUICK" ]] && echo "$OUT/real_models" || echo results/real_models)"
 echo "done in $((SECONDS - start))s: $OUT/REPORT.md"

@@ -28,12 +28,14 @@ import numpy as np
 from neqa.cli import command
 from eval_pipeline.decompose import compose_measured
 from neqa.figures import save_figure
-from neqa.io import DataError, write_csv
+from neqa.io import DataError, write_csv, write_json
 from neqa.maths import compose, linear, sigmoid
 from neqa.results import final_checkpoints, load_summaries
 
 FIG_NAME = "fig5_task_decomposition"
 MEASURED_NAME = "fig5_measured_decomposition"
+SIMULATION_SETTINGS = ("t1_slope", "t1_intercept", "t2_midpoint", "t2_steepness", "t2_floor", "t2_ceiling",
+                       "x_min", "x_max", "points")
 
 
 def task1_curve(x, slope: float, intercept: float):
@@ -156,16 +158,17 @@ def plot_measured(rows: list[dict], out_dir: Path) -> list[Path]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--t1-slope", type=float, default=0.05, help="task 1 = slope·scale + intercept (clipped to [0,1])")
-    p.add_argument("--t1-intercept", type=float, default=0.5, help="task-1 accuracy at scale 0 (chance = 0.5)")
-    p.add_argument("--t2-midpoint", type=float, default=7.0, help="scale where task 2 is half-way")
-    p.add_argument("--t2-steepness", type=float, default=1.5, help="sigmoid steepness of task 2")
+    # defaults: the paper's simulation (yuhui-zh15/NeQA, simulation/task_decompose.py)
+    p.add_argument("--t1-slope", type=float, default=0.025, help="task 1 = slope·scale + intercept (clipped to [0,1])")
+    p.add_argument("--t1-intercept", type=float, default=0.75, help="task-1 accuracy at scale 0")
+    p.add_argument("--t2-midpoint", type=float, default=0.0, help="scale where task 2 is half-way")
+    p.add_argument("--t2-steepness", type=float, default=1.0, help="sigmoid steepness of task 2")
     p.add_argument("--t2-floor", type=float, default=0.0,
                    help="s (latent task 2) for the smallest models (0: they treat the negated question as the original)")
     p.add_argument("--t2-ceiling", type=float, default=1.0, help="s (latent task 2) for the largest models")
-    p.add_argument("--x-min", type=float, default=0.0)
+    p.add_argument("--x-min", type=float, default=-10.0)
     p.add_argument("--x-max", type=float, default=10.0)
-    p.add_argument("--points", type=int, default=101)
+    p.add_argument("--points", type=int, default=100)
     p.add_argument("--results", type=Path, help="evaluation results folder: also compose measured task 1 and task 2")
     p.add_argument("--t1-prompt", default="auto",
                    help="prompt of the task-1 results (auto: zero-shot, or cloze where zero-shot is all at chance)")
@@ -190,6 +193,8 @@ def main(argv=None) -> int:
         write_csv(args.out_dir / f"{FIG_NAME}.csv",
                   [{k: float(v[i]) for k, v in curves.items()} for i in range(args.points)])
         paths = plot_simulated(curves, args.out_dir)
+        settings = {k: getattr(args, k) for k in SIMULATION_SETTINGS}
+        write_json(args.out_dir / f"{FIG_NAME}.json", settings)   # read by simulation.deviations
         i = int(np.argmin(curves["neqa"]))
         print(f"simulated NeQA: {curves['neqa'][0]:.3f} at scale {curves['scale'][0]:g}, minimum "
               f"{curves['neqa'][i]:.3f} at {curves['scale'][i]:g}, {curves['neqa'][-1]:.3f} at "

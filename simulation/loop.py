@@ -11,6 +11,16 @@ out_dir/train_config.json records the settings a run was started with (TrainConf
 `settings`: model shape, data); resuming, or reusing a finished final/, with other settings is refused,
 naming them, unless `restart` starts the run again from nothing. state.pt is loaded with
 weights_only=True: tensors and plain values only, never code.
+
+Speed. Each log row reports useful FLOP/s, 6 x non-embedding parameters x input positions per second of
+training (`flops_per_s`: the 6ND of scaling laws; attention scores and the output layer are *not* in it), the
+attention FLOP/s on top of it (`attention_flops_per_s`, Kaplan et al.'s 6·n_layer·T·d per token, counted
+separately), and `mfu` = flops_per_s / `peak_flops_per_s`, a GEMM peak measured once per run in this process
+on its threads (neqa.device.matmul_peak: float32 on CPU, bfloat16 on CUDA). What makes the step fast, with the
+mathematics unchanged: GPT-2's gelu_new runs as torch's fused tanh GELU (the same formula), no key/value cache
+is built, AdamW is fused, attention is whatever the model was made with (make_model: SDPA). torch.compile is
+not used: on the 2-core CPU its first step took 53 s for tw-3m for ~4% more tokens/s, which pays back only
+after 20+ minutes of training (benchmarks/train_speed.py --compile).
 """
 from __future__ import annotations
 
@@ -28,9 +38,10 @@ import torch
 from tqdm import tqdm
 
 from neqa import checkpoints as ckpt
-from neqa.device import non_embedding_params, resolve_device
+from neqa.device import matmul_peak, non_embedding_params, resolve_device
 from neqa.io import DataError, UsageError, atomic_dir, atomic_open, finite, read_json, recover_dir, write_json
-from simulation.model import train_flops
+from eval_pipeline.backends.hf import fuse_activations
+from simulation.model import attention_flops, train_flops
 
 RESUME_FREE = ("device", "progress", "log_every", "state_every")   # may change between a run and its resume
 
@@ -101,11 +112,30 @@ def val_windows(val_tokens: torch.Tensor, cfg: TrainConfig) -> list[torch.Tensor
 
 
 def loss_of(model, x, y, device) -> torch.Tensor:
-    x, y = x.to(device), y.to(device)
+    """Mean next-token cross-entropy over positions with y != -100 (bfloat16 autocast on CUDA; the loss in
+    float32: .float() is a no-op on CPU, where logits are float32 already)."""
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        logits = model(input_ids=x).logits
+        logits = model(input_ids=x, use_cache=False).logits
     return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
                                              ignore_index=-100)
+
+
+def train_step(model, optimizer, x, y, device, grad_clip: float) -> torch.Tensor:
+    """One optimiser step on batch (x, y); returns the loss (a tensor: reading it waits for the step)."""
+    loss = loss_of(model, x, y, device)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss
+
+
+def model_shape(model) -> tuple[int, int]:
+    """(layers, width) of a decoder, for attention_flops."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return cfg.num_hidden_layers, cfg.hidden_size
 
 
 @torch.no_grad()
@@ -211,16 +241,20 @@ def read_log(path) -> list[dict]:
 
 
 def _optimizer(model, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW, weight decay on matrices only; fused (one kernel over all parameters) on CPU and CUDA."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    fused = all(p.device.type in ("cpu", "cuda") for p in decay + no_decay) or None
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
+                             fused=fused)
 
 
 def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val_tokens=None, tokenizer=None,
           log=print, settings: dict | None = None, restart: bool = False) -> list[dict]:
-    """Train `model` in place for cfg.steps steps and return the log rows
-    (step, tokens, loss, val_loss, tokens_per_s, flops, lr).
+    """Train `model` in place for cfg.steps steps and return the log rows (step, tokens, loss, val_loss,
+    tokens_per_s, flops, lr, and the speed: flops_per_s, attention_flops_per_s, peak_flops_per_s, mfu, threads;
+    see the module docstring).
 
     Writes the layout of neqa.checkpoints: out_dir/train_config.json, train_log.jsonl, state.pt (for resuming), checkpoints/step-N
     and finally out_dir/final (HF format, with the tokenizer if given). If out_dir/final is already
@@ -246,8 +280,10 @@ def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.to(device).train()
+    fuse_activations(model)   # gelu_new -> fused tanh GELU, in place (the saved config is unchanged)
     optimizer = _optimizer(model, cfg)
     n_params = non_embedding_params(model)
+    n_layer, width = model_shape(model)
     if callable(tokens):
         get_batch = tokens
     else:
@@ -278,41 +314,44 @@ def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val
                     "step": step, "tokens": tokens_seen, "config": asdict(cfg)}, tmp)
         os.replace(tmp, state_path)
 
+    peak = matmul_peak(device)   # once per run, on this process's threads, just before training
+    threads = torch.get_num_threads()
+    log(f"{out_dir.name}: {n_params:,} non-embedding parameters; {device.type} matmul peak "
+        f"{peak / 1e9:.1f} GFLOP/s on {threads} thread(s)")
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=out_dir.name,
                disable=not cfg.progress, unit="step")
-    t_last, tokens_since, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    t_last, tokens_since, attn_since, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0.0, 0
     for step in bar:
         lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = split_batch(get_batch(step, step_generator(cfg.seed, step)))
-        loss = loss_of(model, x, y, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        loss = train_step(model, optimizer, x, y, device, cfg.grad_clip)
 
         done = step + 1
         loss_sum, loss_n, tokens_since = loss_sum + loss.item(), loss_n + 1, tokens_since + x.numel()
+        attn_since += attention_flops(n_layer, x.shape[1], width, x.numel())
         tokens_seen += x.numel()
         last = done == cfg.steps
         do_eval = val_batches is not None and (last or (cfg.eval_every and done % cfg.eval_every == 0))
         logged = last or do_eval or (cfg.log_every and done % cfg.log_every == 0)
         if logged:
-            now = time.perf_counter()
+            seconds = max(time.perf_counter() - t_last, 1e-9)
+            flops_per_s = train_flops(n_params, tokens_since) / seconds
             row = {"step": done, "tokens": tokens_seen, "loss": loss_sum / loss_n,
                    "val_loss": evaluate_loss(model, val_batches, device) if do_eval else None,
-                   "tokens_per_s": tokens_since / max(now - t_last, 1e-9),
-                   "flops": train_flops(n_params, tokens_seen), "lr": lr}
+                   "tokens_per_s": tokens_since / seconds,
+                   "flops": train_flops(n_params, tokens_seen), "lr": lr,
+                   "flops_per_s": flops_per_s, "attention_flops_per_s": attn_since / seconds,
+                   "peak_flops_per_s": peak, "mfu": flops_per_s / peak, "threads": threads}
             history.append(row)
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
-            bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+            bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", mfu=f"{row['mfu']:.2f}")
             if do_eval:
                 msg = f"{out_dir.name} step {done}: loss {row['loss']:.4f} val_loss {row['val_loss']:.4f}"
                 (tqdm.write if log is print and cfg.progress else log)(msg)
-            tokens_since, loss_sum, loss_n = 0, 0.0, 0
+            tokens_since, attn_since, loss_sum, loss_n = 0, 0.0, 0.0, 0
         if cfg.ckpt_every and done % cfg.ckpt_every == 0:
             save_pretrained_atomic(model, tokenizer, ckpt.checkpoint_dir(out_dir, done))
         if not last and done % state_every == 0:

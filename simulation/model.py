@@ -21,5 +21,13 @@ def make_model(vocab_size: int, n_layer: int, n_head: int, n_embd: int, n_positi
 
 
 def train_flops(n_params: int, n_tokens: int) -> float:
-    """Training compute C ≈ 6·N·D (forward 2ND + backward 4ND)."""
+    """Training compute C ≈ 6·N·D (forward 2ND + backward 4ND), N the non-embedding parameters: the
+    "useful" FLOPs of the loop's FLOP/s and MFU. Attention scores are not in it (see attention_flops)."""
     return 6.0 * float(n_params) * float(n_tokens)
+
+
+def attention_flops(n_layer: int, seq_len: int, d_model: int, n_tokens: int) -> float:
+    """Training FLOPs of the attention scores and their weighted sum, which 6·N·D leaves out: Kaplan et al.
+    (2020, Table 1) count 2·n_layer·n_ctx·d_attn per token forward (QKᵀ and AV over a causal context, i.e. half
+    of the full T×T products), times 3 for forward + backward."""
+    return 6.0 * n_layer * seq_len * d_model * float(n_tokens)

@@ -109,7 +109,7 @@ def test_restart_trains_again_with_the_new_settings(tmp_path):
     assert read_log(tmp_path / "run" / "train_log.jsonl") == log
 
 
-@pytest.mark.parametrize("argv", [["--steps", "0"], ["--steps", "-3"], ["--batch-size", "0"], ["--n-train", "0"],
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--pretrain-steps", "-3"], ["--batch-size", "0"], ["--n-train", "0"],
                                   ["--lr", "0"], ["--lr", "-0.1"], ["--lr", "nan"], ["--lr", "inf"],
                                   ["--threads", "0"], ["--device", "bogus"]])
 def test_bad_training_arguments(tmp_path, capsys, argv):
@@ -130,8 +130,8 @@ def test_bad_family_arguments(tmp_path, capsys, argv):
 
 
 def test_train_cli_resume_with_other_lr_is_one_line(tmp_path, capsys):
-    base = ["--ratio", "0", "--size", "0", "--steps", "4", "--n-train", "64", "--batch-size", "8",
-            "--out-dir", str(tmp_path / "run"), "--quiet", "--threads", "1"]
+    base = ["--ratio", "0", "--sizes", "0", "--seeds", "0", "--pretrain-steps", "2", "--n-train", "64",
+            "--out-dir", str(tmp_path / "run"), "--quiet", "--threads", "1", "--lr", "0.003"]
     assert train_cli.main(base) == 0
     capsys.readouterr()
     assert train_cli.main(base + ["--lr", "0.001"]) == 2
