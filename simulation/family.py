@@ -37,14 +37,13 @@ from neqa.paths import REPO_ROOT, repo_relative
 from neqa.tokenizer import EOS
 from simulation import world as W
 
-# name, n_layer, n_head, n_embd, peak learning rate (smaller models tolerate larger steps)
-# (3x the rates used at batch 16 x 64 / 256 steps: at 16 x 256 there are 4x fewer steps; see TINYWORLD.md)
+# name, n_layer, n_head, n_embd, peak learning rate (smaller models tolerate larger steps; batch 16 x 64, 256 steps)
 LADDER = [
-    ("tw-0.1m", 2, 2, 64, 9e-3),
-    ("tw-0.3m", 3, 3, 96, 9e-3),
-    ("tw-1m", 4, 4, 144, 6e-3),
-    ("tw-3m", 6, 4, 208, 4.5e-3),
-    ("tw-10m", 8, 5, 320, 3e-3),
+    ("tw-0.1m", 2, 2, 64, 3e-3),
+    ("tw-0.3m", 3, 3, 96, 3e-3),
+    ("tw-1m", 4, 4, 144, 2e-3),
+    ("tw-3m", 6, 4, 208, 1.5e-3),
+    ("tw-10m", 8, 5, 320, 1e-3),
 ]
 QUICK_LADDER = [
     ("tw-q1", 1, 2, 16, 3e-3),
@@ -120,10 +119,10 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
     return fits
 
 
-BASE_TOKENS, QUICK_TOKENS = 262144, 8192      # per member: 64 (quick: 2) steps of 16 x 256 tokens
+BASE_TOKENS, QUICK_TOKENS = 262144, 8192      # per member: 256 (quick: 8) steps of 16 x 64 tokens
 # The tuned stage (simulation/tuning.py): letter-only loss on plain quizzes over trained facts.
-TUNE = {"steps": 16, "batch_size": 16, "seq_len": 128, "lr_scale": 0.1, "warmup": 2}
-QUICK_TUNE = {"steps": 2, "batch_size": 8, "seq_len": 128, "lr_scale": 0.1, "warmup": 1}
+TUNE = {"steps": 32, "batch_size": 16, "seq_len": 128, "lr_scale": 0.3, "warmup": 2}
+QUICK_TUNE = {"steps": 2, "batch_size": 8, "seq_len": 128, "lr_scale": 0.3, "warmup": 1}
 # The ablation corpus: plain and negated statements only (no quiz, no negated question, no comparison).
 ABLATION_KNOBS = {"question_repeats": 0, "neg_question_ratio": 0.0, "cot_ratio": 0.0, "compare_ratio": 0.0,
                   "open_book_ratio": 0.0}
@@ -133,7 +132,7 @@ DATA_AXIS = {"members": ("tw-0.1m", "tw-0.3m", "tw-1m"), "fractions": (0.25, 0.5
 QUICK_DATA_AXIS = {"members": ("tw-q1", "tw-q2"), "fractions": (0.25, 0.5)}
 QUICK_ABLATION_MEMBERS = ("tw-q1", "tw-q2")
 STAGES = ("base", "tuned", "ablation", "data-axis")
-VAL_BATCHES = 2       # validation: 2 x 16 windows of 256 tokens (8,192 tokens) at each checkpoint
+VAL_BATCHES = 8       # validation: 8 x 16 windows of 64 tokens (8,192 tokens) at each checkpoint
 
 
 def sibling(out: Path, suffix: str) -> Path:
@@ -368,7 +367,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stages", default=",".join(STAGES), help="stages to run after the base ladder, which always "
                     f"runs (default: {','.join(STAGES)})")
     ap.add_argument("--batch-size", type=positive_int, default=16, help="sequences per step (default: 16)")
-    ap.add_argument("--seq-len", type=positive_int, default=256, help="tokens per sequence (default: 256)")
+    ap.add_argument("--seq-len", type=positive_int, default=64, help="tokens per sequence (default: 64)")
     ap.add_argument("--checkpoints", type=non_negative_int, default=4,
                     help="intermediate checkpoints per member (default: 4)")
     ap.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda | cuda:N (default: auto)")
