@@ -52,11 +52,15 @@ bash simulation/run.sh $QUICK "$FIGS"
 mkdir -p "$OUT/settings"
 cp "runs/sentiment$([[ -n "$QUICK" ]] && echo _quick)/settings.json" "$OUT/settings/fig6.json"   # for the deviation table
 
-stage "3/7 offline family: generate TinyWorld, train the ladder, fit loss scaling"
+stage "3/7 offline family: generate TinyWorld, train the ladder, the tuned stage, the ablation, the data axis"
 python -m simulation.family $QUICK --quiet --results "$OUT"
+cp "$FAMILY_RUN/family.json" "$OUT/settings/family.json"   # for the deviation table
 
-stage "4/7 evaluation: NeQA (six prompt methods), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
+stage "4/7 evaluation: NeQA (six prompt methods; four for the tuned and ablation families), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
+# the tuned and ablation families, under the letter prompts the tuning is for and cloze (as GPT-3 beside the text series)
+FAMILIES=$FAMILY-tuned,$FAMILY-ablation,$FAMILY-ablation-tuned NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,cloze \
+  RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
 
 stage "5/7 real models (GGUF from wheels: ${REAL_MEMBERS:-smollm2-135m-instruct}), 100-item NeQA, task 1, task 2, every prompt, both option orders"
 if [[ "$REAL" == 1 ]]; then

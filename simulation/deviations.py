@@ -88,6 +88,51 @@ def fig6_rows(s: dict) -> list[tuple]:
     ]
 
 
+def family_rows(s: dict) -> list[tuple]:
+    """The paper's families (§4: GPT-3 and its text series beside Cohere, Jurassic and others, scored through
+    their APIs) beside the offline TinyWorld families (simulation.family's family.json)."""
+    w, tr, fam = s["world"], s["training"], "family"
+    ours_models = (f"TinyWorld ladder: {', '.join(_params(m['params']) for m in s['models'])} non-embedding params, "
+                   "GPT-2-shaped, trained here from scratch")
+    rows = [
+        (fam, "models", "GPT-3 ada-davinci, GPT-3 text series, Cohere, Jurassic (pretrained by their makers, "
+                        "scored through their APIs)", ours_models,
+         "no API or hub offline: a family small enough to train on 2 CPU cores"),
+        (fam, "pretraining data", "the makers' web-scale corpora",
+         f"{s['corpus']}; {int(tr['tokens_per_member']):,} tokens per member ({tr['steps']} steps of "
+         f"{tr['batch_size']} × {tr['seq_len']}), seed {tr['seed']}",
+         "a generated world whose facts, and which of them are asked, we control"),
+        (fam, "test data", "NeQA (1,718 items; the figures: its 100-item subset)",
+         f"NeQA-style items over the {w['heldout_frac']:.0%} held-out facts of the generated world "
+         f"({w['entities_per_kind']} entities per kind, {w['values_per_relation']} values per relation)",
+         "the real NeQA asks about facts these models never saw; the held-out facts are stated in their corpus "
+         "but never asked"),
+        (fam, "prompts", "zero-shot, zero-shot + hint, few-shot, few-shot + hint, few-shot CoT",
+         "the same five, plus cloze (the options' log-probability after the plain stem)",
+         "cloze added: it reads models too small to have learnt the letter format"),
+        (fam, "scoring", "log p(' A') vs log p(' B') after the prompt", "log p(' A') vs log p(' B') after the prompt", ""),
+        (fam, "seeds", "one trained model per size", f"one trained model per size (seed {tr['seed']})", ""),
+    ]
+    if "tuned" in s:
+        t = s["tuned"]
+        rows.append((fam, "instruction-tuned series", "GPT-3 text series (OpenAI's instruction tuning, undisclosed data)",
+                     f"{t['family']}: each member tuned {t['steps']} steps on {t['data']}; loss on {t['loss']}; "
+                     f"lr {_num(t['lr_scale'])} × the member's; negated questions "
+                     f"{'in' if t['negated_questions'] else 'left out'}",
+                     "the analogue of GPT-3 → text series that a 2-core CPU can run, with the tuning data known"))
+    if "ablation" in s:
+        a = s["ablation"]
+        rows.append((fam, "ablation", "none", f"{a['family']} (and {a['tuned_family']}): {a['corpus']}; members "
+                     + ", ".join(m["name"] for m in a["members"]),
+                     "issue 12: is the inverse scaling emergent or taught by the NeQA-format data?"))
+    if "data_axis" in s:
+        d = s["data_axis"]
+        rows.append((fam, "data axis", "none (the paper does not fit scaling laws)",
+                     f"{', '.join(d['members'])} at {', '.join(_num(f) for f in d['fractions'])} × the token "
+                     "budget; Chinchilla fit L(N, D) = E + A/N^α + B/D^β", "issue 12: an identifiable fit needs several budgets"))
+    return rows
+
+
 def markdown(rows: list[tuple]) -> str:
     lines = [HEADER]
     for figure, setting, paper, ours, why in rows:
@@ -101,7 +146,8 @@ def table(results) -> str:
     results = Path(results)
     rows = []
     for path, make in ((results / "figures" / "fig5_task_decomposition.json", fig5_rows),
-                       (results / "settings" / "fig6.json", fig6_rows)):
+                       (results / "settings" / "fig6.json", fig6_rows),
+                       (results / "settings" / "family.json", family_rows)):
         if not path.exists():
             raise DataError(path, None, None, "missing: run the stage that writes it (see python -m simulation.deviations --help)")
         rows += make(read_json(path))

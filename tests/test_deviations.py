@@ -30,11 +30,17 @@ def fig6_record(**changes):
     return record
 
 
+FAMILY = {"world": {"heldout_frac": 0.25, "entities_per_kind": 8, "values_per_relation": 6},
+          "corpus": "statements and quizzes", "models": [{"name": "a", "params": 100_096}],
+          "training": {"tokens_per_member": 262144, "steps": 256, "batch_size": 16, "seq_len": 64, "seed": 0}}
+
+
 def write(results, fig5=PAPER_FIG5, fig6=None):
     (results / "figures").mkdir(parents=True, exist_ok=True)
     (results / "settings").mkdir(parents=True, exist_ok=True)
     (results / "figures" / "fig5_task_decomposition.json").write_text(json.dumps(fig5))
     (results / "settings" / "fig6.json").write_text(json.dumps(fig6 or fig6_record()))
+    (results / "settings" / "family.json").write_text(json.dumps(FAMILY))
 
 
 def row(md, figure, setting):
@@ -79,3 +85,20 @@ def test_readme_block_is_replaced_and_nothing_else(tmp_path):
     readme.write_text("no block here\n")
     assert deviations.main(["--results", str(tmp_path), "--readme", str(readme)]) == 2
     assert readme.read_text() == "no block here\n"
+
+
+def test_family_rows_follow_family_json(tmp_path):
+    write(tmp_path)
+    record = {**FAMILY, "models": [{"name": "a", "params": 100_096}, {"name": "b", "params": 9_864_320}],
+              "tuned": {"family": "tw-tuned", "steps": 32, "data": "plain quizzes", "loss": "answer letter only",
+                        "lr_scale": 0.3, "negated_questions": False}}
+    (tmp_path / "settings" / "family.json").write_text(json.dumps(record))
+    md = deviations.table(tmp_path)
+    assert "100.1k, 9.9M" in row(md, "family", "models")[3]
+    assert "256 steps of 16 × 64" in row(md, "family", "pretraining data")[3]
+    tuned = row(md, "family", "instruction-tuned series")[3]
+    assert "32 steps" in tuned and "0.3 ×" in tuned and "left out" in tuned
+    assert "| family | ablation |" not in md            # not recorded, not claimed
+    record["tuned"]["steps"] = 64
+    (tmp_path / "settings" / "family.json").write_text(json.dumps(record))
+    assert "64 steps" in row(deviations.table(tmp_path), "family", "instruction-tuned series")[3]
