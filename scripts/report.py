@@ -31,8 +31,8 @@ def _pct(values) -> str:
     return " → ".join(f"{100 * v:.0f}" for v in values)
 
 
-def _trend_row(name: str, x, acc, n, found: list | None = None) -> str:
-    t = classify_trend(np.asarray(x, float), np.asarray(acc, float), n_items=n)
+def _trend_row(name: str, x, acc, n, found: list | None = None, x_scale: str = "log") -> str:
+    t = classify_trend(np.asarray(x, float), np.asarray(acc, float), n_items=n, x_scale=x_scale)
     if found is not None and t.label != "flat":
         found.append(f"{name}: {t.label} ({_pct(acc)})")
     turn = "" if t.turning_point is None or np.isnan(t.turning_point) else f"{t.turning_point:.3g}"
@@ -72,8 +72,9 @@ def section_data(results: Path, out: Path, check_json: Path | None) -> list[str]
 
 def section_fig5(results: Path, out: Path) -> list[str]:
     lines = ["## 2. Task decomposition (Figure 5)", "",
-             "NeQA = t1·t2 + (1 − t1)(1 − t2), task 1 linear in scale, task 2 a sigmoid "
-             "(`python -m simulation.composition`).", ""]
+             "NeQA = t1·s + (1 − t1)(1 − s), task 1 linear in scale, s (understanding the negation) a sigmoid, "
+             "with the paper's own parameters (`python -m simulation.composition`; the scale axis is read as "
+             "linear, so the slope is per unit of scale).", ""]
     csv = results / "figures" / "fig5_task_decomposition.csv"
     if csv.exists():
         df = pd.read_csv(csv)
@@ -81,7 +82,7 @@ def section_fig5(results: Path, out: Path) -> list[str]:
         sub = df.iloc[idx]
         lines += [TREND_HEAD]
         for col in ("task1", "task2", "neqa"):
-            lines.append(_trend_row(f"simulated {col}", sub["scale"].to_numpy() + 1, sub[col], FIG5_SIM_N))
+            lines.append(_trend_row(f"simulated {col}", sub["scale"], sub[col], FIG5_SIM_N, x_scale="linear"))
         low = df.loc[df["neqa"].idxmin()]
         lines += ["", f"The composed curve falls to {100 * low['neqa']:.1f}% at scale {low['scale']:.1f} and "
                       f"ends at {100 * df['neqa'].iloc[-1]:.1f}%.", ""]
