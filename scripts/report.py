@@ -161,6 +161,7 @@ def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: 
                       "fall-then-rise; *at chance* = every point inside the binomial 95% band around 50%).", ""]
         lines += ["**Curves with a supported trend:** " + ("; ".join(found) if found else "none") + ". "
                   "Every other curve is flat, or gave no answer.", ""]
+        lines += _side_by_side(df)
         parsed, total = _cot_parsed(eval_dir)
         if total:
             lines += [f"Chain of thought counts an answer only when the first paragraph ends in \"So the answer "
@@ -174,9 +175,58 @@ def section_family(eval_dir: Path, out: Path, family_run: Path | None, figures: 
     if traj.exists():
         lines += ["", "Accuracy along training (every saved checkpoint, cloze reading; "
                       "`python -m eval_pipeline.analyze trajectories`):", "", _img(traj, out, "Training trajectories")]
+    if family_run and (family_run / "family.json").exists():
+        lines += _data_axis(json.loads((family_run / "family.json").read_text()))
     for png in sorted(figures.glob("tinyworld*_scaling.png")) + sorted(figures.glob("tinyworld*_loss_curves.png")):
         lines.append(_img(png, out, png.stem.replace("_", " ")))
     return lines
+
+
+SIDE_BY_SIDE = [("neqa", "zeroshot"), ("neqa", "zeroshot_hint"), ("neqa", "fewshot"), ("neqa", "cloze"),
+                ("task1", "zeroshot"), ("task1", "cloze"), ("task2", "strong")]
+
+
+def _side_by_side(df: pd.DataFrame) -> list[str]:
+    """Base, tuned and ablation families member by member under the same prompts (as the paper sets GPT-3
+    beside its text series)."""
+    families = sorted(df["family"].unique(), key=lambda f: (len(f), f))
+    if len(families) < 2:
+        return []
+    cols = [c for c in SIDE_BY_SIDE if ((df["task"] == c[0]) & (df["prompt"] == c[1])).any()]
+    lines = ["**Side by side** (accuracy %, held-out facts; the tuned families had a short letter-quiz tuning on "
+             "trained facts, the ablation families never saw a quiz, a negated question or a comparison in "
+             "pretraining):", "",
+             "| family | member | " + " | ".join(f"{t} {p}" for t, p in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for family in families:
+        fam = df[df["family"] == family]
+        for member, g in sorted(fam.groupby("member"), key=lambda kv: kv[1]["params"].iloc[0]):
+            cells = []
+            for task, prompt in cols:
+                hit = g[(g["task"] == task) & (g["prompt"] == prompt)]
+                cells.append("" if hit.empty else f"{100 * hit['accuracy'].iloc[0]:.0f}")
+            lines.append(f"| {family} | {member} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _data_axis(fam: dict) -> list[str]:
+    axis = fam.get("data_axis")
+    if not axis:
+        return []
+    fit = axis["fit"]
+    lines = ["**Data axis** (`simulation/data_axis.py`): validation loss of "
+             f"{', '.join(axis['members'])} at {', '.join(f'{f:g}' for f in axis['fractions'])} × the token budget:", "",
+             "| member | params | tokens | val loss |", "|---|---|---|---|"]
+    for p in sorted(axis["points"], key=lambda p: (p["params"], p["train_tokens"])):
+        lines.append(f"| {p['name']} | {p['params']:,} | {int(p['train_tokens']):,} | {p['val_loss']:.3f} |")
+    if fit.get("fit"):
+        f = fit["fit"]
+        verdict = ", ".join(f"{k} {v}" for k, v in fit.get("verdict", {}).items())
+        lines += ["", f"Chinchilla fit L(N, D) = E + A/N^α + B/D^β on {fit['n_points']} points: E {f['E']:.3g}, "
+                      f"A {f['A']:.3g}, α {f['alpha']:.3g}, B {f['B']:.3g}, β {f['beta']:.3g}; largest residual "
+                      f"{fit['max_abs_residual']:.3f} nats; bootstrap {fit['bootstrap']['replicates']} replicates "
+                      f"({fit['bootstrap']['failed']} failed); per parameter: {verdict}."]
+    return lines + [""]
 
 
 PROMPT_ORDER = ("zeroshot", "zeroshot_hint", "fewshot", "fewshot_hint", "fewshot_cot", "cloze", "weak", "strong")
