@@ -66,8 +66,7 @@ for family in "${families[@]}"; do
     fi
     run_eval neqa "${NEQA_PROMPTS:-all}"    # all: zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot, cloze
     run_eval task1 "${TASK1_PROMPTS:-zeroshot,cloze}"
-    IFS=',' read -ra task2_prompts <<< "${TASK2_PROMPTS:-weak,strong}"
-    for prompt in "${task2_prompts[@]}"; do run_eval task2 "$prompt"; done
+    run_eval task2 "${TASK2_PROMPTS:-weak,strong}"
 done
 
 plot_args=("$RESULTS" --x "$X")
