@@ -102,3 +102,10 @@ def test_family_rows_follow_family_json(tmp_path):
     record["tuned"]["steps"] = 64
     (tmp_path / "settings" / "family.json").write_text(json.dumps(record))
     assert "64 steps" in row(deviations.table(tmp_path), "family", "instruction-tuned series")[3]
+
+
+def test_readme_copy_matches_the_committed_records():
+    """The README's table is the generator's output on results/, not a hand-typed copy."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split(deviations.START, 1)[1].split(deviations.END, 1)[0]
+    assert block.strip() == deviations.table(REPO / "results").strip()
