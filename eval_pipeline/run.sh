@@ -18,7 +18,7 @@
 #              to the paper's 100-item files (data_pipeline/neqa_100*.jsonl) unless DATA_* say otherwise
 #   NEQA_PROMPTS, TASK1_PROMPTS, TASK2_PROMPTS   comma-separated prompt methods per task (defaults: all = the
 #              five methods and cloze; zeroshot,cloze; weak,strong), e.g. for a tuned family only the prompts
-#              that matter: NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,cloze
+#              that matter: NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,cloze; "none" skips the task
 #   EXTRA_ARGS more arguments for every `python -m eval_pipeline.evaluate` call (e.g. "--device cuda")
 # Families with `backend: published` are not runnable; they are skipped (use PUBLISHED=1 to plot them).
 case "${1:-}" in -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;; esac
@@ -64,9 +64,10 @@ for family in "${families[@]}"; do
         echo "skipping $family: published numbers only (plot them with PUBLISHED=1)"
         continue
     fi
-    run_eval neqa "${NEQA_PROMPTS:-all}"    # all: zeroshot, zeroshot_hint, fewshot, fewshot_hint, fewshot_cot, cloze
-    run_eval task1 "${TASK1_PROMPTS:-zeroshot,cloze}"
-    run_eval task2 "${TASK2_PROMPTS:-weak,strong}"
+    # "none" skips a task
+    [[ "${NEQA_PROMPTS:-}" == none ]] || run_eval neqa "${NEQA_PROMPTS:-all}"   # all: the five methods and cloze
+    [[ "${TASK1_PROMPTS:-}" == none ]] || run_eval task1 "${TASK1_PROMPTS:-zeroshot,cloze}"
+    [[ "${TASK2_PROMPTS:-}" == none ]] || run_eval task2 "${TASK2_PROMPTS:-weak,strong}"
 done
 
 plot_args=("$RESULTS" --x "$X")

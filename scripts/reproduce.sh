@@ -59,7 +59,10 @@ cp "$FAMILY_RUN/family.json" "$OUT/settings/family.json"   # for the deviation t
 stage "4/7 evaluation: NeQA (six prompt methods; four for the tuned and ablation families), task 1 (zero-shot, cloze), task 2 (weak, strong) for every member; Figures 2 and 4"
 FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
 # the tuned and ablation families, under the letter prompts the tuning is for and cloze (as GPT-3 beside the text series)
-FAMILIES=$FAMILY-tuned,$FAMILY-ablation,$FAMILY-ablation-tuned NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,cloze \
+# (--quick: NeQA zero-shot and cloze only; each evaluate call costs seconds of start-up)
+if [[ -n "$QUICK" ]]; then extra=(NEQA_PROMPTS=zeroshot,cloze TASK1_PROMPTS=none TASK2_PROMPTS=none)
+else extra=(NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,cloze); fi
+env "${extra[@]}" FAMILIES=$FAMILY-tuned,$FAMILY-ablation,$FAMILY-ablation-tuned \
   RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
 
 stage "5/7 real models (GGUF from wheels: ${REAL_MEMBERS:-smollm2-135m-instruct}), 100-item NeQA, task 1, task 2, every prompt, both option orders"
@@ -81,15 +84,18 @@ stage "6/7 analysis: trend shapes, measured task composition, accuracy along tra
 python -m eval_pipeline.analyze trends "$OUT/eval"
 python -m simulation.composition --results "$OUT/eval" --out-dir "$FIGS" > /dev/null
 revisions=$(python -c "import sys; from eval_pipeline.registry import load_family
-print(' '.join(sorted({r for m in load_family(sys.argv[1]).members for r in m.revisions})))" "$FAMILY")
+revs = sorted({r for m in load_family(sys.argv[1]).members for r in m.revisions}, key=lambda r: int(r.split('-')[-1]))
+print(' '.join(revs[-int(sys.argv[2]):]))" "$FAMILY" "$([[ -n "$QUICK" ]] && echo 2 || echo 1000)")   # --quick: the last two
 for rev in $revisions; do   # every saved checkpoint, read the way these small models can be read (cloze)
   python -m eval_pipeline.evaluate --family "$FAMILY" --revision "$rev" --task neqa,task1 --prompt cloze \
     --output-dir "$OUT/trajectories" --no-progress --replace ${LIMIT:+--limit $LIMIT} > /dev/null
 done
 python -m eval_pipeline.analyze trajectories "$OUT/trajectories" --runs "$FAMILY_RUN"
-for analysis in trends decompose slice-sandwich; do   # the papers' own numbers and released data
-  python -m eval_pipeline.analyze "$analysis" --published --out-dir "$OUT/analysis" > /dev/null
-done
+if [[ -z "$QUICK" ]]; then   # the papers' own numbers and released data (the test suite covers them for --quick)
+  for analysis in trends decompose slice-sandwich; do
+    python -m eval_pipeline.analyze "$analysis" --published --out-dir "$OUT/analysis" > /dev/null
+  done
+fi
 
 stage "7/7 report"
 python scripts/report.py --results "$OUT" --eval "$OUT/eval" --family-run "$FAMILY_RUN" \
