@@ -140,23 +140,13 @@ def existing_model(model: str) -> tuple[str, dict]:
 
 
 def matmul_peak(d_model: int, threads: int, rows: int = 1024, tries: int = 5, seconds: float = 0.2) -> float:
-    """Best float32 GEMM rate (FLOP/s) of (rows x d) @ (d x 4d), the model's MLP shape, over `tries` loops of
-    about `seconds` each (a sustained rate, not one lucky product)."""
+    """Best float32 GEMM rate (FLOP/s) of (rows x d) @ (d x 4d), the model's MLP shape, on `threads` threads
+    (neqa.device.matmul_peak: a sustained rate over `tries` loops, not one lucky product)."""
     import torch
+
+    from neqa.device import matmul_peak as gemm_peak
     torch.set_num_threads(threads)
-    a = torch.randn(rows, d_model)
-    b = torch.randn(d_model, 4 * d_model)
-    flops = 2.0 * rows * d_model * 4 * d_model
-    t0 = time.perf_counter()
-    torch.matmul(a, b)
-    reps = max(1, int(seconds / max(time.perf_counter() - t0, 1e-6)))
-    best = 0.0
-    for _ in range(tries):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            torch.matmul(a, b)
-        best = max(best, reps * flops / (time.perf_counter() - t0))
-    return best
+    return gemm_peak("cpu", shape=(rows, d_model, 4 * d_model), tries=tries, seconds=seconds)
 
 
 # ---------------------------------------------------------------- one side, in its own process
