@@ -159,10 +159,10 @@ def ensure_data(data_dir: Path, cfg: W.WorldConfig, log, tokenizer_cfg: W.WorldC
     W.write_data(data_dir, cfg, log=log, tokenizer_cfg=tokenizer_cfg)
 
 
-def train_member(args, spec, run_dir: Path, data, tok, tokens: int, settings: dict, log, init_from: Path | None = None,
+def train_member(args, spec, run_dir: Path, data, val, tok, tokens: int, settings: dict, log, init_from: Path | None = None,
                  tune: dict | None = None, checkpoints: int | None = None) -> tuple[dict, list]:
-    """Train one member (from scratch, or from `init_from` with the tuned stage's settings) into run_dir;
-    returns its row (as in the family YAML, plus shape, lr, val loss, time) and its training log."""
+    """Train one member (from scratch, or from `init_from` with the tuned stage's settings) into run_dir on
+    `data` (a token stream or a get_batch), validated on the `val` stream; returns its row (as in the family YAML, plus shape, lr, val loss, time) and its training log."""
     from neqa.device import non_embedding_params
     from simulation.loop import TrainConfig, is_complete, train
     from simulation.model import make_model, train_flops
@@ -190,7 +190,7 @@ def train_member(args, spec, run_dir: Path, data, tok, tokens: int, settings: di
         f"{steps} steps x {batch * seq} tokens" + (f", from {repo_relative(init_from)}" if init_from else ""))
     skipped = is_complete(run_dir / FINAL)
     t0 = time.perf_counter()
-    val = args.val_stream if len(args.val_stream) > seq + 1 else None   # a tiny world's val text can be too short
+    val = val if len(val) > seq + 1 else None   # a tiny world's val text can be too short
     hist = train(model, data, cfg, run_dir, val_tokens=val, tokenizer=tok, log=log, settings=settings,
                  restart=getattr(args, "restart", False))
     seconds = time.perf_counter() - t0
@@ -214,10 +214,10 @@ def train_member(args, spec, run_dir: Path, data, tok, tokens: int, settings: di
 def run_ladder(args, ladder, out: Path, world_cfg: W.WorldConfig, log, tokenizer_cfg=None):
     """Pretrain every member of `ladder` on the corpus of `world_cfg` in out/<member>."""
     ensure_data(out / "data", world_cfg, log, tokenizer_cfg)
-    tok, stream, args.val_stream = load_data(out / "data")
+    tok, stream, val = load_data(out / "data")
     rows, histories = [], {}
     for spec in ladder:
-        row, histories[spec[0]] = train_member(args, spec, out / spec[0], stream, tok, args.tokens,
+        row, histories[spec[0]] = train_member(args, spec, out / spec[0], stream, val, tok, args.tokens,
                                                {"world": asdict(world_cfg)}, log)
         rows.append(row)
     return rows, histories
@@ -226,13 +226,13 @@ def run_ladder(args, ladder, out: Path, world_cfg: W.WorldConfig, log, tokenizer
 def run_tuned(args, ladder, base_out: Path, out: Path, world_cfg: W.WorldConfig, tune: dict, log) -> list[dict]:
     """The tuned stage: each pretrained member of base_out fine-tuned on letter quizzes over trained facts."""
     from simulation import tuning as T
-    tok, _, args.val_stream = load_data(base_out / "data")
+    tok, _, val = load_data(base_out / "data")
     facts = W.make_world(world_cfg)
     examples = T.encode_examples(T.tuning_texts(T.tuning_items(facts, world_cfg)), tok)
     get_batch = T.packed_batches(examples, tune["batch_size"], tune["seq_len"], tok.convert_tokens_to_ids(EOS))
     rows = []
     for spec in ladder:
-        row, _ = train_member(args, spec, out / spec[0], get_batch, tok, 0,
+        row, _ = train_member(args, spec, out / spec[0], get_batch, val, tok, 0,
                               {"world": asdict(world_cfg), "tuning": tuning_record(tune)}, log,
                               init_from=base_out / spec[0] / FINAL, tune=tune, checkpoints=0)
         rows.append(row)
@@ -321,13 +321,13 @@ def run_family(args, world_cfg: W.WorldConfig, log=print) -> dict:
     if "data-axis" in stages:
         from simulation.data_axis import fit_record
         axis = QUICK_DATA_AXIS if args.quick else DATA_AXIS
-        tok, stream, args.val_stream = load_data(data_dir)
+        tok, stream, val = load_data(data_dir)
         points = [m for m in members if m["name"] in axis["members"]]
         for spec in ladder:
             if spec[0] not in axis["members"]:
                 continue
             for frac in axis["fractions"]:
-                row, _ = train_member(args, spec, out / "data-axis" / f"{spec[0]}-x{frac:g}", stream, tok,
+                row, _ = train_member(args, spec, out / "data-axis" / f"{spec[0]}-x{frac:g}", stream, val, tok,
                                       int(args.tokens * frac), {"world": asdict(world_cfg)}, log, checkpoints=0)
                 points.append(row)
         cols = ["name", "params", "train_tokens", "val_loss", "train_seconds"]
