@@ -307,8 +307,9 @@ def main(argv=None) -> int:
                            "non_embedding_params_approx": 12 * n * d * d})
 
     record = settings_record(args, models, train_reviews, source, pretrain, lr, epochs)
-    if (out / "settings.json").exists() and "scoring" in read_json(out / "settings.json"):   # sentiment_eval's part
-        record["scoring"] = read_json(out / "settings.json")["scoring"]
+    earlier = read_json(out / "settings.json") if (out / "settings.json").exists() else {}
+    if "scoring" in earlier:   # sentiment_eval's part
+        record["scoring"] = earlier["scoring"]
     write_json(out / "settings.json", record)
     cells = [(m, r, s) for m in models for r in dict.fromkeys(args.ratio) for s in dict.fromkeys(args.seeds)]
     jobs = [{**common, "model": m["name"], "size": m["size"], "source_model": m["source_model"], "ratio": r,
