@@ -105,7 +105,7 @@ def section_fig6(results: Path, out: Path) -> list[str]:
         st = json.loads(settings_path.read_text())
         pre = st["pretraining"]
         lines += [f"Pretrained ladder ({st['init']}): {len(st['models'])} sizes, pretrained once each "
-                  f"({pre.get('tokens', 'hub'):,} tokens of {pre['corpus']}), then fine-tuned with the LM loss on "
+                  f"({pre.get('tokens', 'hub'):,} tokens of {pre['corpus']}), then fine-tuned ({st['loss'].split(';')[0]}) on "
                   f"{st['data']['n_train']:,} {st['data']['source']} reviews per ratio r and seed "
                   f"({st['epochs']} epochs, lr {st['learning_rate']:g}); seeds {', '.join(map(str, st['seeds']))}; "
                   f"{int(cells['n_test'].iloc[0])} held-out reviews (`bash simulation/run.sh`). How this differs "

@@ -5,7 +5,8 @@ out_dir/state.pt sees exactly the batches the uninterrupted run would have seen.
 
 Data is either a 1-D LongTensor token stream (random windows of seq_len+1 tokens are cut
 from it) or a callable `get_batch(step, generator) -> LongTensor[B, T+1]` or `(x, y)` with
-y = -100 where no loss is wanted; the generator is seeded from (seed, step).
+y = -100 where no loss is wanted, or `(x, y, w)` with a float weight per target (the loss is then the
+w-weighted mean); the generator is seeded from (seed, step).
 
 out_dir/train_config.json records the settings a run was started with (TrainConfig and the caller's
 `settings`: model shape, data); resuming, or reusing a finished final/, with other settings is refused,
@@ -94,11 +95,12 @@ def stream_batch(tokens: torch.Tensor, batch_size: int, seq_len: int, generator:
     return torch.stack([tokens[s:s + seq_len + 1] for s in starts.tolist()])
 
 
-def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor]:
+def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(inputs, targets, per-target weights or None) from a [B, T+1] tensor, (x, y) or (x, y, w)."""
     if isinstance(batch, (tuple, list)):
-        x, y = batch
-        return x.long(), y.long()
-    return batch[:, :-1].long(), batch[:, 1:].long()
+        x, y, *w = batch
+        return x.long(), y.long(), (w[0].float() if w else None)
+    return batch[:, :-1].long(), batch[:, 1:].long(), None
 
 
 def val_windows(val_tokens: torch.Tensor, cfg: TrainConfig) -> list[torch.Tensor]:
@@ -111,19 +113,24 @@ def val_windows(val_tokens: torch.Tensor, cfg: TrainConfig) -> list[torch.Tensor
     return list(windows.split(cfg.batch_size))
 
 
-def loss_of(model, x, y, device) -> torch.Tensor:
-    """Mean next-token cross-entropy over positions with y != -100 (bfloat16 autocast on CUDA; the loss in
-    float32: .float() is a no-op on CPU, where logits are float32 already)."""
+def loss_of(model, x, y, device, w=None) -> torch.Tensor:
+    """Mean next-token cross-entropy over positions with y != -100, or its w-weighted mean (bfloat16 autocast
+    on CUDA; the loss in float32: .float() is a no-op on CPU, where logits are float32 already)."""
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         logits = model(input_ids=x, use_cache=False).logits
-    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
-                                             ignore_index=-100)
+    if w is None:
+        return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
+                                                 ignore_index=-100)
+    w = w.to(device).reshape(-1) * (y.reshape(-1) != -100)
+    ce = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
+                                           ignore_index=-100, reduction="none")
+    return (ce * w).sum() / w.sum().clamp_min(1e-12)
 
 
-def train_step(model, optimizer, x, y, device, grad_clip: float) -> torch.Tensor:
-    """One optimiser step on batch (x, y); returns the loss (a tensor: reading it waits for the step)."""
-    loss = loss_of(model, x, y, device)
+def train_step(model, optimizer, x, y, device, grad_clip: float, w=None) -> torch.Tensor:
+    """One optimiser step on batch (x, y[, w]); returns the loss (a tensor: reading it waits for the step)."""
+    loss = loss_of(model, x, y, device, w)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
@@ -144,7 +151,7 @@ def evaluate_loss(model, batches, device) -> float:
     model.eval()
     total, count = 0.0, 0
     for batch in batches:
-        x, y = split_batch(batch)
+        x, y, _ = split_batch(batch)   # validation: the plain mean over targets
         n = int((y != -100).sum())
         total += float(loss_of(model, x, y, device)) * n
         count += n
@@ -325,8 +332,8 @@ def train(model, tokens: torch.Tensor | Callable, cfg: TrainConfig, out_dir, val
         lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y = split_batch(get_batch(step, step_generator(cfg.seed, step)))
-        loss = train_step(model, optimizer, x, y, device, cfg.grad_clip)
+        x, y, w = split_batch(get_batch(step, step_generator(cfg.seed, step)))
+        loss = train_step(model, optimizer, x, y, device, cfg.grad_clip, w)
 
         done = step + 1
         loss_sum, loss_n, tokens_since = loss_sum + loss.item(), loss_n + 1, tokens_since + x.numel()

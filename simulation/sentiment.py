@@ -192,16 +192,30 @@ def lm_blocks(texts: list[str], tokenizer, block: int) -> torch.Tensor:
     return stream[:n * block].view(n, block)
 
 
-def epoch_batches(blocks: torch.Tensor, batch_size: int, seed: int):
+def verdict_targets(blocks: torch.Tensor, tokenizer) -> torch.Tensor:
+    """Bool [n, block-1]: which next-token targets of the blocks are a verdict's word, i.e. follow
+    "... suggest that it is" (the end both verdict templates share)."""
+    tail = torch.tensor(tokenizer(" suggest that it is", add_special_tokens=False)["input_ids"])
+    inputs = blocks[:, :-1]
+    windows = inputs.unfold(1, len(tail), 1)                      # [n, T - len(tail) + 1, len(tail)]
+    hits = (windows == tail).all(dim=-1)
+    return torch.nn.functional.pad(hits, (len(tail) - 1, 0))      # aligned with the window's last input
+
+
+def epoch_batches(blocks: torch.Tensor, batch_size: int, seed: int, weights: torch.Tensor | None = None):
     """A batch sampler for simulation.loop.train over whole epochs: every block once per epoch, in an order
     drawn from (seed, epoch); the last batch of an epoch may be smaller (as HF Trainer's). Returns
-    (get_batch, steps_per_epoch); labels are the inputs (causal LM on every token)."""
+    (get_batch, steps_per_epoch); labels are the inputs (causal LM on every token), with `weights`
+    [n, block-1] per target when given."""
     n = len(blocks)
     per_epoch = -(-n // batch_size)
 
     def get_batch(step, generator=None):
         epoch, i = divmod(step, per_epoch)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-        return blocks[order[i * batch_size:(i + 1) * batch_size]]
+        rows = order[i * batch_size:(i + 1) * batch_size]
+        if weights is None:
+            return blocks[rows]
+        return blocks[rows, :-1], blocks[rows, 1:], weights[rows]
 
     return get_batch, per_epoch

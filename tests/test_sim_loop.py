@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neqa.device import non_embedding_params
-from simulation.loop import TrainConfig, lr_at, read_log, stream_batch, train
+from simulation.loop import TrainConfig, loss_of, lr_at, read_log, split_batch, stream_batch, train
 from simulation.model import make_model, train_flops
 
 V = 32
@@ -63,6 +63,26 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(9, c) == pytest.approx(1.0)
     assert lr_at(99, c) < lr_at(50, c) < lr_at(10, c)
     assert lr_at(100, c) == pytest.approx(0.1)
+
+
+def test_weighted_loss_is_the_weighted_mean_of_token_losses():
+    """Against a hand computation from the logits: sum(w * -log p(y)) / sum(w), targets -100 left out."""
+    model = tiny_model()
+    x = torch.randint(0, V, (2, 6), generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, V, (2, 6), generator=torch.Generator().manual_seed(2))
+    y[0, 0] = -100
+    w = torch.ones(2, 6)
+    w[1, 3] = 30.0
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=x).logits, dim=-1)
+        nll = [(-logp[b, t, y[b, t]].item(), w[b, t].item()) for b in range(2) for t in range(6) if y[b, t] != -100]
+        device = torch.device("cpu")
+        weighted = loss_of(model, x, y, device, w).item()
+        plain = loss_of(model, x, y, device).item()
+    assert weighted == pytest.approx(sum(n * k for n, k in nll) / sum(k for _, k in nll), rel=1e-5)
+    assert plain == pytest.approx(sum(n for n, _ in nll) / len(nll), rel=1e-5)
+    assert weighted != pytest.approx(plain, rel=1e-3)
+    assert split_batch((x, y, w))[2] is not None and split_batch(torch.zeros(2, 7))[2] is None
 
 
 def test_stream_batch_windows_are_contiguous():

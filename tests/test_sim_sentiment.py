@@ -86,6 +86,27 @@ def test_blocks_are_the_concatenated_texts_and_epochs_visit_every_block_once():
     assert not torch.equal(get(0), get(per_epoch))          # a new order each epoch
 
 
+def test_verdict_targets_are_the_words_after_the_verdict_templates():
+    """Checked against the texts themselves: every verdict word whose template lies inside a block, and nothing else."""
+    train = st.generate_reviews(30, seed=4, **st.FINETUNE_REVIEWS)
+    texts = st.training_texts(train, 0.3, seed=0)
+    tok = st.train_tokenizer(texts)
+    blocks = st.lm_blocks(texts, tok, 24)
+    hits = st.verdict_targets(blocks, tok)
+    assert hits.shape == (len(blocks), 23) and hits.dtype == torch.bool
+    vocab = {i: w for w, i in tok.get_vocab().items()}
+    for row, hit in zip(blocks.tolist(), hits.tolist()):
+        seen = [vocab[t] for t in row]
+        expected = [j for j in range(3, len(seen) - 1) if seen[j - 3:j + 1] == ["suggest", "that", "it", "is"]]
+        assert [j for j, h in enumerate(hit) if h] == expected
+        assert all(seen[j + 1] in ("good", "bad") for j in expected)
+    # about one verdict per text survives the cut into blocks (a template split between blocks is lost)
+    assert 0.6 * len(texts) <= int(hits.sum()) <= len(texts)
+    w = 1.0 + 29.0 * hits.float()
+    x, y, wb = st.epoch_batches(blocks, 4, seed=1, weights=w)[0](0)
+    assert torch.equal(x[:, 1:], y[:, :-1]) and set(wb.unique().tolist()) <= {1.0, 30.0}
+
+
 # ------------------------------------------------------------------------------------------- readings
 
 def test_greedy_and_pair_readings_differ_where_the_top_word_is_neither():
@@ -177,7 +198,7 @@ def test_ladder_seeds_repeat_exactly_and_differ_between_seeds(tmp_path, capsys):
     assert sim_train.main(LADDER_ARGS + ["--out-dir", str(two), "--jobs", "2"]) == 0
     # other settings found by a worker process: one error line, nothing retrained
     assert sim_train.main(LADDER_ARGS + ["--out-dir", str(two), "--jobs", "2", "--lr", "0.002"]) == 2
-    assert "lr: 0.001 then, 0.002 now" in capsys.readouterr().err
+    assert "lr: 0.003 then, 0.002 now" in capsys.readouterr().err
     assert _same(_weights(one / "pretrained/s0/final"), _weights(two / "pretrained/s0/final"))
     for cell in ("s0-r0-seed0", "s0-r0.5-seed1"):
         assert _same(_weights(one / "finetuned" / cell / "final"), _weights(two / "finetuned" / cell / "final"))
