@@ -33,8 +33,9 @@ PAPER = {"models": ["distilgpt2", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"
          "schedule": "linear decay to 0, no warmup", "optimizer": "AdamW (0.9, 0.999)", "seeds": [42],
          "negation": "each review negated with probability r", "loss": "causal LM on every token"}
 # Fine-tuning settings per --init (None: all of SST-2). The ladder's tiny models need a larger learning rate
-# than GPT-2's 2e-5, and a verdict word weighted above the other tokens: under the plain LM loss they learn the
-# review -> verdict dependency only after ~300-450 steps (TINYWORLD.md's sibling, the Figure 6 notes in README).
+# than GPT-2's 2e-5, and a verdict word weighted above the other tokens: under the plain LM loss the largest is
+# still at chance after 400 steps, with the weight x30 it reads the reviews' sentiment by step ~100
+# (python -m simulation.sentiment_plateau).
 DEFAULTS = {"hub": dict(lr=2e-5, n_train=None, epochs=3, verdict_weight=1.0),
             "ladder": dict(lr=3e-3, n_train=3300, epochs=3, verdict_weight=30.0)}
 PRETRAIN = dict(reviews=8000, steps=120, batch=16, lr=3e-3, warmup=12, weight_decay=0.1, seed=0)
@@ -264,8 +265,9 @@ def reasons(init: str, source: str, lr: float, verdict_weight: float = 1.0) -> d
     if lr != PAPER["learning_rate"]:
         out["learning_rate"] = "models of 3k-336k parameters barely move at 2e-5 in the ~200 steps of the CPU budget"
     if verdict_weight != 1.0:
-        out["loss"] = ("under the plain LM loss the ladder learns review -> verdict only after ~300-450 steps, beyond "
-                       "the CPU budget; weighting the verdict word brings it to ~100-150 for the larger sizes")
+        out["loss"] = ("under the plain LM loss the largest size is still at chance after 400 steps, beyond the CPU "
+                       "budget; weighted x10 / x30 it learns review -> verdict by step 150 / 100 "
+                       "(python -m simulation.sentiment_plateau)")
     return out
 
 

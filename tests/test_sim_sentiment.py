@@ -272,3 +272,26 @@ def test_command_errors(tmp_path, capsys):
     assert sim_eval.main(["--runs", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "run.json" in err and "ratio" in err
+
+
+def test_plateau_first_step_reads_the_first_checkpoint_at_the_threshold():
+    from simulation.sentiment_plateau import first_step
+    rows = [{"weight": 1.0, "step": s, "task1": a} for s, a in ((25, 0.5), (50, 0.8), (75, 0.7), (100, 0.9))]
+    rows += [{"weight": 30.0, "step": 25, "task1": 0.76}]
+    assert first_step(rows, 1.0, 0.75) == 50 and first_step(rows, 30.0, 0.75) == 25
+    assert first_step(rows, 1.0, 0.95) is None
+
+
+@pytest.mark.slow
+def test_plateau_command_scores_every_checkpoint_of_every_weight(tmp_path, capsys):
+    from simulation import sentiment_plateau
+    folder = _tiny_pretrained(tmp_path / "tiny", 16, seed=0)
+    out = tmp_path / "plateau"
+    argv = ["--pretrained", str(folder), "--weights", "1", "5", "--steps", "4", "--every", "2", "--n-train", "40",
+            "--n-test", "10", "--threshold", "0.01", "--out-dir", str(out)]
+    assert sentiment_plateau.main(argv) == 0
+    rows = read_csv(out / "plateau.csv")
+    assert [(r["weight"], r["step"]) for r in rows] == [("1.0", "2"), ("1.0", "4"), ("5.0", "2"), ("5.0", "4")]
+    assert json.loads((out / "plateau.json").read_text())["first_step"] == {"1": 2, "5": 2}
+    assert sentiment_plateau.main(["--pretrained", str(tmp_path / "nothing")]) == 2
+    assert "error:" in capsys.readouterr().err
