@@ -108,8 +108,9 @@ def family_rows(s: dict) -> list[tuple]:
          "the real NeQA asks about facts these models never saw; the held-out facts are stated in their corpus "
          "but never asked"),
         (fam, "prompts", "zero-shot, zero-shot + hint, few-shot, few-shot + hint, few-shot CoT",
-         "the same five, plus cloze (the options' log-probability after the plain stem)",
-         "cloze added: it reads models too small to have learnt the letter format"),
+         "four of the five (not chain of thought), plus cloze (the options' log-probability after the plain stem)",
+         "cloze added: it reads models too small to have learnt the letter format; chain of thought left out of "
+         "the full run (~240 s of generation; no member ever wrote a parsable answer)"),
         (fam, "scoring", "log p(' A') vs log p(' B') after the prompt", "log p(' A') vs log p(' B') after the prompt", ""),
         (fam, "seeds", "one trained model per size", f"one trained model per size (seed {tr['seed']})", ""),
     ]
