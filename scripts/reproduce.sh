@@ -62,11 +62,14 @@ stage "4/7 evaluation: NeQA (five prompt methods, no chain of thought; four for 
 NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,fewshot_hint,cloze \
   FAMILIES=$FAMILY RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
 # the tuned and ablation families, under the letter prompts the tuning is for and cloze (as GPT-3 beside the text series)
-# (--quick: NeQA zero-shot and cloze only; each evaluate call costs seconds of start-up)
-if [[ -n "$QUICK" ]]; then extra=(NEQA_PROMPTS=zeroshot,cloze TASK1_PROMPTS=none TASK2_PROMPTS=none)
-else extra=(NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,cloze); fi
-env "${extra[@]}" FAMILIES=$FAMILY-tuned,$FAMILY-ablation,$FAMILY-ablation-tuned \
-  RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
+# (--quick: the tuned and ablation families under NeQA zero-shot and cloze only; each evaluate call costs seconds
+# of start-up)
+if [[ -n "$QUICK" ]]; then
+  extra=(NEQA_PROMPTS=zeroshot,cloze TASK1_PROMPTS=none TASK2_PROMPTS=none); side=$FAMILY-tuned,$FAMILY-ablation
+else
+  extra=(NEQA_PROMPTS=zeroshot,zeroshot_hint,fewshot,cloze); side=$FAMILY-tuned,$FAMILY-ablation,$FAMILY-ablation-tuned
+fi
+env "${extra[@]}" FAMILIES=$side RESULTS=$OUT/eval LIMIT=$LIMIT EXTRA_ARGS=--replace bash eval_pipeline/run.sh
 
 stage "5/7 real models (GGUF from wheels: ${REAL_MEMBERS:-smollm2-135m-instruct}), 100-item NeQA, task 1, task 2, every prompt, both option orders"
 if [[ "$REAL" == 1 ]]; then

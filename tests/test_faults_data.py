@@ -214,7 +214,8 @@ COMMANDS = ["data_pipeline.build", "data_pipeline.check", "data_pipeline.export"
             "data_pipeline.stats", "data_pipeline.variants", "eval_pipeline.analyze", "eval_pipeline.evaluate",
             "eval_pipeline.plot", "eval_pipeline.registry", "simulation.sentiment_eval", "simulation.family",
             "simulation.composition", "simulation.sentiment_train", "simulation.world", "scripts.report",
-            "benchmarks.score_throughput", "benchmarks.compare_runs", "benchmarks.train_speed", "simulation.deviations"]
+            "benchmarks.score_throughput", "benchmarks.compare_runs", "benchmarks.train_speed", "simulation.deviations",
+            "simulation.sentiment_plateau"]
 
 
 @pytest.mark.parametrize("module", COMMANDS)
