@@ -202,6 +202,14 @@ def verdict_targets(blocks: torch.Tensor, tokenizer) -> torch.Tensor:
     return torch.nn.functional.pad(hits, (len(tail) - 1, 0))      # aligned with the window's last input
 
 
+def verdict_weights(blocks: torch.Tensor, tokenizer, weight: float) -> torch.Tensor | None:
+    """Per-target loss weights for the blocks: `weight` on each verdict word, 1 elsewhere (None when weight is 1,
+    the plain LM loss)."""
+    if weight == 1.0:
+        return None
+    return 1.0 + (weight - 1.0) * verdict_targets(blocks, tokenizer).float()
+
+
 def epoch_batches(blocks: torch.Tensor, batch_size: int, seed: int, weights: torch.Tensor | None = None):
     """A batch sampler for simulation.loop.train over whole epochs: every block once per epoch, in an order
     drawn from (seed, epoch); the last batch of an epoch may be smaller (as HF Trainer's). Returns

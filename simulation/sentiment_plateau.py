@@ -61,10 +61,10 @@ def main(argv=None) -> int:
     train_reviews, test, _ = sentiment.reviews("generated", args.n_train, args.n_test)
     tokenizer = AutoTokenizer.from_pretrained(args.pretrained)
     blocks = sentiment.lm_blocks(sentiment.training_texts(train_reviews, 0.0, args.seed), tokenizer, 128)
-    targets = sentiment.verdict_targets(blocks, tokenizer).float()
     rows = []
     for weight in dict.fromkeys(args.weights):
-        get_batch, _ = sentiment.epoch_batches(blocks, args.batch_size, args.seed, 1.0 + (weight - 1.0) * targets)
+        get_batch, _ = sentiment.epoch_batches(blocks, args.batch_size, args.seed,
+                                               sentiment.verdict_weights(blocks, tokenizer, weight))
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=128, lr=args.lr, warmup=0,
                           min_lr_ratio=1.0, weight_decay=PAPER["weight_decay"], seed=args.seed, ckpt_every=args.every,
                           log_every=args.every, progress=False)

@@ -143,9 +143,7 @@ def finetune_job(job: dict) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(job["source_model"])
     texts = sentiment.training_texts(job["train"], job["ratio"], seed=job["seed"])
     blocks = sentiment.lm_blocks(texts, tokenizer, job["block"])
-    weights = None
-    if job["verdict_weight"] != 1.0:
-        weights = 1.0 + (job["verdict_weight"] - 1.0) * sentiment.verdict_targets(blocks, tokenizer).float()
+    weights = sentiment.verdict_weights(blocks, tokenizer, job["verdict_weight"])
     get_batch, per_epoch = sentiment.epoch_batches(blocks, job["batch"], job["seed"], weights)
     steps = job["epochs"] * per_epoch
     cfg = TrainConfig(steps=steps, batch_size=job["batch"], seq_len=job["block"], lr=job["lr"], warmup=0,

@@ -102,7 +102,8 @@ def test_verdict_targets_are_the_words_after_the_verdict_templates():
         assert all(seen[j + 1] in ("good", "bad") for j in expected)
     # about one verdict per text survives the cut into blocks (a template split between blocks is lost)
     assert 0.6 * len(texts) <= int(hits.sum()) <= len(texts)
-    w = 1.0 + 29.0 * hits.float()
+    w = st.verdict_weights(blocks, tok, 30.0)
+    assert torch.equal(w == 30.0, hits) and st.verdict_weights(blocks, tok, 1.0) is None
     x, y, wb = st.epoch_batches(blocks, 4, seed=1, weights=w)[0](0)
     assert torch.equal(x[:, 1:], y[:, :-1]) and set(wb.unique().tolist()) <= {1.0, 30.0}
 
