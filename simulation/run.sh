@@ -2,7 +2,8 @@
 # Figure 5 and Figure 6: bash simulation/run.sh [--quick] [OUT_DIR]
 #   Figure 5: the task-decomposition curves (the measured composition: python -m simulation.composition --results DIR).
 #   Figure 6: pretrain the offline ladder (5 GPT-2-shaped sizes, LM loss on generated reviews), fine-tune every
-#   size with the LM loss on reviews + verdict at r = 0, 0.01, 0.05, 0.1, 0.2 with 3 seeds, score and plot.
+#   size with the LM loss on reviews + verdict (the verdict word weighted x30: python -m simulation.sentiment_plateau
+#   says why) at r = 0, 0.01, 0.05, 0.1, 0.2 with 3 seeds, score and plot.
 # --quick: 3 sizes x 2 ratios x 2 seeds, tiny budgets (a smoke run, one process) into runs/sentiment_quick.
 # Runs go to runs/sentiment (runs/sentiment_quick); the figures and CSVs to OUT_DIR, or $OUT, or RUNS/figures.
 # JOBS (default 2) training/evaluation processes of one thread each. The paper's own run (hub and GPU):
