@@ -119,6 +119,7 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
     return fits
 
 
+BATCH_SIZE, SEQ_LEN = 16, 64                  # a training step: 16 sequences of 64 tokens
 BASE_TOKENS, QUICK_TOKENS = 262144, 8192      # per member: 256 (quick: 8) steps of 16 x 64 tokens
 # The tuned stage (simulation/tuning.py): letter-only loss on plain quizzes over trained facts.
 TUNE = {"steps": 32, "batch_size": 16, "seq_len": 128, "lr_scale": 0.3, "warmup": 2}
@@ -366,8 +367,9 @@ def main(argv=None) -> int:
                     f"{BASE_TOKENS}, quick: {QUICK_TOKENS})")
     ap.add_argument("--stages", default=",".join(STAGES), help="stages to run after the base ladder, which always "
                     f"runs (default: {','.join(STAGES)})")
-    ap.add_argument("--batch-size", type=positive_int, default=16, help="sequences per step (default: 16)")
-    ap.add_argument("--seq-len", type=positive_int, default=64, help="tokens per sequence (default: 64)")
+    ap.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
+                    help=f"sequences per step (default: {BATCH_SIZE})")
+    ap.add_argument("--seq-len", type=positive_int, default=SEQ_LEN, help=f"tokens per sequence (default: {SEQ_LEN})")
     ap.add_argument("--checkpoints", type=non_negative_int, default=4,
                     help="intermediate checkpoints per member (default: 4)")
     ap.add_argument("--device", default="auto", type=device, help="auto | cpu | cuda | cuda:N (default: auto)")
