@@ -119,12 +119,11 @@ def loss_of(model, x, y, device, w=None) -> torch.Tensor:
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         logits = model(input_ids=x, use_cache=False).logits
+    logits, y = logits.float().reshape(-1, logits.size(-1)), y.reshape(-1)
     if w is None:
-        return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
-                                                 ignore_index=-100)
-    w = w.to(device).reshape(-1) * (y.reshape(-1) != -100)
-    ce = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
-                                           ignore_index=-100, reduction="none")
+        return torch.nn.functional.cross_entropy(logits, y, ignore_index=-100)
+    w = w.to(device).reshape(-1) * (y != -100)
+    ce = torch.nn.functional.cross_entropy(logits, y, ignore_index=-100, reduction="none")
     return (ce * w).sum() / w.sum().clamp_min(1e-12)
 
 
