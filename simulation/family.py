@@ -121,9 +121,9 @@ def plot_scaling(rows: list[dict], histories: dict, fig_dir: Path, stem: str) ->
 
 BATCH_SIZE, SEQ_LEN = 16, 64                  # a training step: 16 sequences of 64 tokens
 BASE_TOKENS, QUICK_TOKENS = 262144, 8192      # per member: 256 (quick: 8) steps of 16 x 64 tokens
-# The tuned stage (simulation/tuning.py): letter-only loss on plain quizzes over trained facts.
-TUNE = {"steps": 32, "batch_size": 16, "seq_len": 128, "lr_scale": 0.3, "warmup": 2}
-QUICK_TUNE = {"steps": 2, "batch_size": 8, "seq_len": 128, "lr_scale": 0.3, "warmup": 1}
+# The tuned stage (simulation/tuning.py): letter-only loss on plain quizzes over trained facts, one quiz per row.
+TUNE = {"steps": 32, "batch_size": 32, "lr_scale": 0.3, "warmup": 2}
+QUICK_TUNE = {"steps": 2, "batch_size": 8, "lr_scale": 0.3, "warmup": 1}
 # The ablation corpus: plain and negated statements only (no quiz, no negated question, no comparison).
 ABLATION_KNOBS = {"question_repeats": 0, "neg_question_ratio": 0.0, "cot_ratio": 0.0, "compare_ratio": 0.0,
                   "open_book_ratio": 0.0}
@@ -230,7 +230,8 @@ def run_tuned(args, ladder, base_out: Path, out: Path, world_cfg: W.WorldConfig,
     tok, _, val = load_data(base_out / "data")
     facts = W.make_world(world_cfg)
     examples = T.encode_examples(T.tuning_texts(T.tuning_items(facts, world_cfg)), tok)
-    get_batch = T.packed_batches(examples, tune["batch_size"], tune["seq_len"], tok.convert_tokens_to_ids(EOS))
+    tune = {**tune, "seq_len": max(len(p) for p, _ in examples) + 1}   # the longest row; validation windows
+    get_batch = T.row_batches(examples, tune["batch_size"], tok.convert_tokens_to_ids(EOS))
     rows = []
     for spec in ladder:
         row, _ = train_member(args, spec, out / spec[0], get_batch, val, tok, 0,
@@ -243,7 +244,8 @@ def run_tuned(args, ladder, base_out: Path, out: Path, world_cfg: W.WorldConfig,
 def tuning_record(tune: dict) -> dict:
     from simulation import tuning as T
     return {"data": "plain letter-format questions over trained facts (every fact x wrong value x answer "
-                    "position), zero-shot header with and without the hint", "prompts": list(T.TUNE_PROMPTS),
+                    "position), zero-shot header with and without the hint, one quiz per row from position 0 as the "
+                    "evaluator scores it", "prompts": list(T.TUNE_PROMPTS),
             "negated_questions": False, "comparisons": False, "fewshot_shots": False,
             "loss": "answer letter only", **tune}
 

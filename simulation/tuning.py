@@ -9,12 +9,13 @@ What the tuning data holds, and what it leaves out (so the NeQA reading stays cl
     (half each), followed by the answer letter;
   * no negated question, no sentence comparison (task 2), no few-shot shots (the paper's shots are
     negated questions): whatever the tuned models do with negation they bring from pretraining.
-The loss is on the answer letter only. Quizzes are packed into rows of seq_len+1 tokens, each after an
-<|endoftext|> as documents are in pretraining.
+The loss is on the answer letter only. Each quiz is a row of its own from position 0, as the evaluator
+scores it.
+
+`binding_items` are the "answer in the question" exercises of simulation.letter_format: the same quizzes
+with the right option as the question, so that finding it among the options is all there is to do.
 """
 from __future__ import annotations
-
-import random
 
 import torch
 
@@ -38,6 +39,12 @@ def tuning_items(facts: list[W.Fact], cfg: W.WorldConfig) -> list[dict]:
     return items
 
 
+def binding_items(items: list[dict]) -> list[dict]:
+    """Each item with its right option as the whole question ("Question: marsh / A. desert / B. marsh"): the
+    letter format with nothing to know, only the option to find."""
+    return [{**it, "question": it["choices"][it["answer"]]} for it in items]
+
+
 def tuning_texts(items: list[dict]) -> list[tuple[str, str]]:
     """(prompt, answer) pairs: each item under every prompt of TUNE_PROMPTS."""
     return [(neqa_prompt(it, m), " " + LETTERS[it["answer"]]) for it in items for m in TUNE_PROMPTS]
@@ -55,29 +62,19 @@ def encode_examples(pairs: list[tuple[str, str]], tokenizer) -> list[tuple[list[
     return out
 
 
-def packed_batches(examples: list[tuple[list[int], int]], batch_size: int, seq_len: int, eos_id: int):
-    """get_batch(step, generator) -> (x, y) for simulation.loop.train: rows of random examples, each
-    `<eos> prompt answer`, y = -100 everywhere but at the position that predicts the answer."""
-    longest = max(len(p) for p, _ in examples) + 2
-    if longest > seq_len + 1:
-        raise ValueError(f"a tuning example has {longest} tokens, more than seq_len+1 = {seq_len + 1}")
-
+def row_batches(examples: list[tuple[list[int], int]], batch_size: int, pad_id: int):
+    """get_batch(step, generator) -> (x, y) for simulation.loop.train: each row one random example starting at
+    position 0 with nothing before it, as the evaluator feeds a prompt (GPT-2's rule: no BOS, no end-of-text),
+    right-padded to the longest row of the batch; y = -100 everywhere but at the last prompt token, which
+    predicts the answer. (Packing several examples per row, each after an end-of-text, taught a rule that held
+    only after an end-of-text: simulation/TINYWORLD.md, "The tuned stage's rows".)"""
     def get_batch(step: int, generator: torch.Generator):
-        rng = random.Random(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-        xs, ys = [], []
-        for _ in range(batch_size):
-            row, target = [], []
-            while True:
-                prompt, answer = examples[rng.randrange(len(examples))]
-                piece = [eos_id] + prompt + [answer]
-                if len(row) + len(piece) > seq_len + 1:
-                    break
-                target += [-100] * (len(piece) - 2) + [answer, -100]   # predicted at the last prompt token
-                row += piece
-            pad = seq_len + 1 - len(row)
-            row += [eos_id] * pad
-            target += [-100] * pad
-            xs.append(row[:-1])
-            ys.append(target[:seq_len])
-        return torch.tensor(xs, dtype=torch.long), torch.tensor(ys, dtype=torch.long)
+        picks = [examples[i] for i in torch.randint(0, len(examples), (batch_size,), generator=generator).tolist()]
+        width = max(len(prompt) for prompt, _ in picks) + 1
+        x = torch.full((batch_size, width), pad_id, dtype=torch.long)
+        y = torch.full((batch_size, width), -100, dtype=torch.long)
+        for r, (prompt, answer) in enumerate(picks):
+            x[r, :len(prompt) + 1] = torch.tensor(prompt + [answer])
+            y[r, len(prompt) - 1] = answer
+        return x, y
     return get_batch

@@ -65,26 +65,30 @@ class _Tok:   # a tokenizer stand-in: one id per character (the packing does not
             return type("E", (), {"ids": [1 + ord(c) % 200 for c in text] if len(text) > 2 else [250 + ord(text[-1])]})
 
 
-def test_packed_batches_put_the_loss_on_the_answer_only():
+def test_row_batches_put_each_quiz_at_position_0_with_the_loss_on_its_answer_only():
+    """Each row is one quiz from position 0 with nothing before it (the evaluator's input for a GPT-2-style
+    tokenizer), then its answer, then padding; the only target is the answer, at the last prompt token."""
     examples = T.encode_examples([("Q1: x\nAnswer:", " A"), ("Q22: yy\nAnswer:", " B")], _Tok)
-    get = T.packed_batches(examples, batch_size=3, seq_len=40, eos_id=0)
+    get = T.row_batches(examples, batch_size=6, pad_id=0)
     x, y = get(0, torch.Generator().manual_seed(1))
-    assert x.shape == y.shape == (3, 40)
-    answers = {a for _, a in examples}
-    mask = y != -100
-    assert mask.sum() >= 3
-    assert set(y[mask].tolist()) <= answers
-    # the target sits at the last token of its prompt ("Answer:" ends in ':') and is the next input token
-    colon = examples[0][0][-1]
-    assert (x[mask] == colon).all()
-    rows, cols = mask.nonzero(as_tuple=True)
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        if c + 1 < x.shape[1]:
-            assert x[r, c + 1] == y[r, c]
+    assert x.shape == y.shape == (6, max(len(p) for p, _ in examples) + 1)   # padded to the longest row
+    seen = set()
+    for r in range(6):
+        prompt, answer = next((p, a) for p, a in examples if x[r, :len(p)].tolist() == p)
+        seen.add(answer)
+        n = len(prompt)
+        assert x[r, n] == answer and (x[r, n + 1:] == 0).all()
+        assert y[r, n - 1] == answer and (y[r] != -100).sum() == 1
+    assert len(seen) == 2   # both quizzes drawn (6 draws of 2: fails with probability 1/32 for a fixed seed)
     x2, y2 = get(0, torch.Generator().manual_seed(1))
     assert torch.equal(x, x2) and torch.equal(y, y2)
-    with pytest.raises(ValueError):
-        T.packed_batches(examples, 1, 5, 0)
+
+
+def test_binding_items_put_the_right_answer_in_the_question():
+    item = {"question": "The heron lives in the", "choices": ["desert", "marsh"], "answer": 1, "fact": "x"}
+    (b,) = T.binding_items([item])
+    assert b == {**item, "question": "marsh"}
+    assert item["question"] == "The heron lives in the"   # the input is left as it was
 
 
 def _chinchilla_by_hand(n, d, E, A, B, a, b):
