@@ -91,6 +91,14 @@ def test_binding_items_put_the_right_answer_in_the_question():
     assert item["question"] == "The heron lives in the"   # the input is left as it was
 
 
+def test_letter_format_first_steps_reads_the_first_checkpoint_at_the_threshold():
+    from simulation.letter_format import first_steps
+    rows = [{"arm": "binding", "set": "binding", "step": s, "accuracy": a} for s, a in ((50, .5), (100, .8), (150, .7))]
+    rows += [{"arm": "binding", "set": "task1", "step": s, "accuracy": .5} for s in (50, 100, 150)]
+    rows += [{"arm": "quizzes", "set": "binding", "step": 50, "accuracy": .75}]
+    assert first_steps(rows, 0.75) == {"binding": {"binding": 100, "task1": None}, "quizzes": {"binding": 50}}
+
+
 def _chinchilla_by_hand(n, d, E, A, B, a, b):
     return E + A * math.pow(n, -a) + B * math.pow(d, -b)
 

@@ -215,7 +215,7 @@ COMMANDS = ["data_pipeline.build", "data_pipeline.check", "data_pipeline.export"
             "eval_pipeline.plot", "eval_pipeline.registry", "simulation.sentiment_eval", "simulation.family",
             "simulation.composition", "simulation.sentiment_train", "simulation.world", "scripts.report",
             "benchmarks.score_throughput", "benchmarks.compare_runs", "benchmarks.train_speed", "simulation.deviations",
-            "simulation.sentiment_plateau"]
+            "simulation.sentiment_plateau", "simulation.letter_format"]
 
 
 @pytest.mark.parametrize("module", COMMANDS)

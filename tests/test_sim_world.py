@@ -1,6 +1,7 @@
 """TinyWorld generator (simulation/world.py) and the family trainer (simulation/family.py)."""
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections import Counter
@@ -220,3 +221,16 @@ def test_quick_family_end_to_end(tmp_path):
     # a second run finds everything done and trains nothing
     assert family.main(argv) == 0
     assert json.loads((out / "family.json").read_text())["members"] == summary["members"]
+    # the letter-format probe fine-tunes a member of this family and scores every checkpoint on every set
+    from simulation import letter_format
+    lf = tmp_path / "letter"
+    assert letter_format.main(["--pretrained", str(out / "tw-q1" / "final"), "--steps", "2", "--every", "1",
+                               "--batch-size", "4", "--threshold", "0.01", "--out-dir", str(lf)]) == 0
+    with open(lf / "letter_format.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["arm"], r["step"], r["set"]) for r in rows] == [
+        (arm, str(step), name) for arm in ("quizzes", "binding") for step in (1, 2) for name in letter_format.SETS]
+    n_task1 = len(read_jsonl(out / "data" / "task1.jsonl"))
+    assert all(r["n"] == str(n_task1) for r in rows if r["set"] in ("binding", "task1"))
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 and 0.0 <= float(r["answers_A"]) <= 1.0 for r in rows)
+    assert set(json.loads((lf / "letter_format.json").read_text())["first_step"]) == {"quizzes", "binding"}
