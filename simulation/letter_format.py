@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from neqa.cli import command, non_negative_int, positive_float, positive_int
-from neqa.io import DataError, read_jsonl, write_csv, write_json
+from neqa.io import DataError, UsageError, read_jsonl, write_csv, write_json
 
 ARMS = ("quizzes", "binding", "both")
 SETS = ("binding", "seen_task1", "task1", "neqa")
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arms", nargs="+", choices=ARMS, default=["quizzes", "binding"])
     p.add_argument("--steps", type=positive_int, default=400)
     p.add_argument("--every", type=positive_int, default=50, help="checkpoint and score every this many steps")
-    p.add_argument("--lr", type=positive_float, default=2e-3, help="constant learning rate")
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="learning rate, constant after a 10-step warmup")
     p.add_argument("--batch-size", type=positive_int, default=32, help="quizzes per step")
     p.add_argument("--threshold", type=positive_float, default=0.75, help="accuracy that counts as learnt")
     p.add_argument("--seed", type=non_negative_int, default=0)
@@ -75,6 +75,8 @@ def score_sets(folder: Path, sets: dict[str, list[dict]], device: str) -> dict[s
 @command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.every > args.steps:
+        raise UsageError(f"--every {args.every} is more than --steps {args.steps}: no checkpoint would be scored")
     if not (args.pretrained / "config.json").exists():
         raise DataError(args.pretrained, None, None, "no model here (config.json missing); train the family first: "
                         "python -m simulation.family")

@@ -58,7 +58,7 @@ def test_tuning_data_uses_trained_facts_only_and_no_negation():
         assert it["choices"][it["answer"]] == fact.value
 
 
-class _Tok:   # a tokenizer stand-in: one id per character (the packing does not care how text is split)
+class _Tok:   # a tokenizer stand-in: one id per character (the rows do not care how text is split)
     class backend_tokenizer:
         @staticmethod
         def encode(text, add_special_tokens=False):
@@ -97,6 +97,14 @@ def test_letter_format_first_steps_reads_the_first_checkpoint_at_the_threshold()
     rows += [{"arm": "binding", "set": "task1", "step": s, "accuracy": .5} for s in (50, 100, 150)]
     rows += [{"arm": "quizzes", "set": "binding", "step": 50, "accuracy": .75}]
     assert first_steps(rows, 0.75) == {"binding": {"binding": 100, "task1": None}, "quizzes": {"binding": 50}}
+
+
+def test_letter_format_refuses_a_run_with_no_checkpoint_to_score(tmp_path, capsys):
+    from simulation import letter_format
+    assert letter_format.main(["--pretrained", str(tmp_path), "--steps", "2", "--every", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--every 5" in err and "--steps 2" in err
+    assert not (tmp_path / "letter_format.json").exists()
 
 
 def _chinchilla_by_hand(n, d, E, A, B, a, b):
