@@ -61,12 +61,13 @@ def first_steps(rows: list[dict], threshold: float) -> dict:
 def score_sets(folder: Path, sets: dict[str, list[dict]], device: str) -> dict[str, tuple[float, float]]:
     """{set: (accuracy, share answered A)} under the zero-shot letter prompt, by the evaluator's backend."""
     from eval_pipeline.backends import get_backend
+    from eval_pipeline.metrics import argmax
     from eval_pipeline.tasks import get_task
     task, backend = get_task("task1"), get_backend("hf", model=str(folder), device=device)
     out = {}
     for name, items in sets.items():
         results = backend.score([task.request(it, "zeroshot") for it in items], task.prefix("zeroshot", items))
-        picks = [max(range(len(r.logprobs)), key=r.logprobs.__getitem__) for r in results]
+        picks = [argmax(r.logprobs) for r in results]
         out[name] = (sum(p == it["answer"] for p, it in zip(picks, items)) / len(items),
                      picks.count(0) / len(picks))
     return out
